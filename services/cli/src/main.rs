@@ -1,0 +1,58 @@
+//! `lantern`: one binary, one subcommand per part of the system.
+
+mod import;
+mod process;
+mod sql;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lantern_common::Config;
+
+/// Lantern: crime-prevention analytics over Kafka streams.
+#[derive(Debug, Parser)]
+#[command(name = "lantern", version, about)]
+struct Cli {
+    /// Config file (TOML). Defaults to ./lantern.toml when it exists, else built-in defaults.
+    /// Every key can be overridden with LANTERN_<SECTION>__<KEY> environment variables.
+    #[arg(long, global = true, env = "LANTERN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the stream processors: consume, validate, enrich, aggregate, publish tables.
+    Process(process::ProcessArgs),
+    /// Publish events to Kafka: police.uk street-level CSVs or synthetic reports.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
+    /// Run one read-only SQL query over the aggregate tables.
+    Sql(sql::SqlArgs),
+    /// Create Lantern's topics (incidents, business crime, cybercrime, dead letters) if missing.
+    Topics(import::TopicsArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    lantern_common::telemetry::init();
+    let cli = Cli::parse();
+    let config = load_config(cli.config.as_deref())?;
+    match cli.command {
+        Command::Process(args) => process::run(config, args).await,
+        Command::Import(command) => import::run(config, command).await,
+        Command::Sql(args) => sql::run(config, args).await,
+        Command::Topics(args) => import::create_topics(&config, args.partitions).await,
+    }
+}
+
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    let default = std::path::Path::new("lantern.toml");
+    let path = path.or_else(|| default.exists().then_some(default));
+    Config::load(path).with_context(|| match path {
+        Some(p) => format!("loading configuration from {}", p.display()),
+        None => "loading default configuration".to_string(),
+    })
+}

@@ -1,0 +1,402 @@
+//! Configuration: a TOML file (`lantern.toml`) with environment overrides.
+//!
+//! Every key can be overridden by `LANTERN_<SECTION>__<KEY>` (double underscore between levels),
+//! e.g. `LANTERN_KAFKA__BOOTSTRAP_SERVERS=broker:9092`. Extra librdkafka properties (TLS, SASL)
+//! go in `[kafka.properties]`; secrets must not be written there: put them in a file named by
+//! `[kafka.secret_files]` or in `LANTERN_KAFKA_SECRET__<PROPERTY>` (dots as underscores, e.g.
+//! `LANTERN_KAFKA_SECRET__SASL_PASSWORD`). A bad value fails at start, naming the key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why the configuration could not be loaded. Each variant names the key or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config in {origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("invalid config key `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// How to reach Kafka.
+    pub kafka: KafkaConfig,
+    /// Topic names.
+    pub topics: TopicsConfig,
+    /// Stream-processor behaviour.
+    pub processor: ProcessorConfig,
+    /// Where tables and processor state live.
+    pub storage: StorageConfig,
+    /// Where pipeline definitions (aggregate SQL) and reference data live.
+    pub pipelines: PipelinesConfig,
+    /// Operational HTTP endpoint.
+    pub http: HttpConfig,
+}
+
+/// Kafka connection settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`, comma-separated host:port list.
+    pub bootstrap_servers: String,
+    /// Extra librdkafka properties, e.g. `"security.protocol" = "SASL_SSL"`. No secrets here.
+    pub properties: BTreeMap<String, String>,
+    /// librdkafka property -> path of a file holding its (secret) value, e.g.
+    /// `"sasl.password" = "/run/secrets/kafka-password"`.
+    pub secret_files: BTreeMap<String, PathBuf>,
+}
+
+/// Topic names. Defaults follow `lantern.<kind>.v<schema major version>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopicsConfig {
+    /// Incident events (schema incident v1).
+    pub incidents: String,
+    /// Business-crime reports (schema business-crime v1).
+    pub business_crime: String,
+    /// Cybercrime reports (schema cybercrime-report v1).
+    pub cybercrime: String,
+    /// Dead-letter topic for records that fail decoding or validation.
+    pub dead_letter: String,
+}
+
+/// Stream-processor settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessorConfig {
+    /// Consumer groups are `<group_prefix>-<pipeline>`, one per pipeline.
+    pub group_prefix: String,
+    /// A batch is committed after this many events...
+    pub max_batch_events: usize,
+    /// ...or this many milliseconds after its first event, whichever comes first.
+    pub max_batch_wait_ms: u64,
+    /// ONS code of the police force area this deployment serves (E23000003 = Lancashire).
+    pub force_area_code: String,
+    /// Pipelines to run; any of "incidents", "business_crime", "cybercrime".
+    pub pipelines: Vec<String>,
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Root of the tables and processor state.
+    pub data_dir: PathBuf,
+}
+
+/// Pipeline definitions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelinesConfig {
+    /// Directory holding `sql/` (one file per aggregate table) and `reference/`.
+    pub dir: PathBuf,
+}
+
+/// Operational HTTP endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address for `/metrics`, `/healthz`, `/readyz`.
+    pub listen: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            kafka: KafkaConfig::default(),
+            topics: TopicsConfig::default(),
+            processor: ProcessorConfig::default(),
+            storage: StorageConfig::default(),
+            pipelines: PipelinesConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            properties: BTreeMap::new(),
+            secret_files: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        TopicsConfig {
+            incidents: "lantern.incidents.v1".into(),
+            business_crime: "lantern.business-crime.v1".into(),
+            cybercrime: "lantern.cybercrime-reports.v1".into(),
+            dead_letter: "lantern.dlq".into(),
+        }
+    }
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        ProcessorConfig {
+            group_prefix: "lantern".into(),
+            max_batch_events: 100_000,
+            max_batch_wait_ms: 500,
+            force_area_code: "E23000003".into(),
+            pipelines: vec!["incidents".into(), "business_crime".into(), "cybercrime".into()],
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from(".lantern/data"),
+        }
+    }
+}
+
+impl Default for PipelinesConfig {
+    fn default() -> Self {
+        PipelinesConfig {
+            dir: PathBuf::from("pipelines"),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9898".into(),
+        }
+    }
+}
+
+/// The pipelines Lantern knows, in the order they are started.
+pub const KNOWN_PIPELINES: [&str; 3] = ["incidents", "business_crime", "cybercrime"];
+
+const ENV_PREFIX: &str = "LANTERN_";
+const SECRET_PREFIX: &str = "LANTERN_KAFKA_SECRET__";
+
+impl Config {
+    /// Loads `path` (if given; defaults apply otherwise), applies `LANTERN_*` overrides from the
+    /// process environment and validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment passed in (for tests).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (mut root, origin) = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                (table, path.display().to_string())
+            }
+            None => (toml::Table::new(), "defaults".to_string()),
+        };
+        let mut secrets = BTreeMap::new();
+        for (name, value) in env {
+            if let Some(property) = name.strip_prefix(SECRET_PREFIX) {
+                secrets.insert(property.to_ascii_lowercase().replace('_', "."), value);
+            } else if let Some(path) = name.strip_prefix(ENV_PREFIX) {
+                apply_override(&mut root, &name, path, &value)?;
+            }
+        }
+        let mut config: Config =
+            toml::Value::Table(root)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin: format!("{origin} with LANTERN_* overrides"),
+                    message: e.to_string(),
+                })?;
+        config.resolve_secrets(secrets)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads secret files into `kafka.properties`, then environment secrets (which win).
+    fn resolve_secrets(&mut self, env_secrets: BTreeMap<String, String>) -> Result<(), ConfigError> {
+        for (property, path) in &self.kafka.secret_files {
+            let value = std::fs::read_to_string(path).map_err(|e| {
+                invalid(
+                    &format!("kafka.secret_files.{property}"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            self.kafka.properties.insert(property.clone(), value.trim_end().to_string());
+        }
+        self.kafka.properties.extend(env_secrets);
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.kafka.bootstrap_servers.trim().is_empty() {
+            return Err(invalid("kafka.bootstrap_servers", "must not be empty"));
+        }
+        for (key, topic) in [
+            ("topics.incidents", &self.topics.incidents),
+            ("topics.business_crime", &self.topics.business_crime),
+            ("topics.cybercrime", &self.topics.cybercrime),
+            ("topics.dead_letter", &self.topics.dead_letter),
+        ] {
+            let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+            if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) {
+                return Err(invalid(key, format!("{topic:?} is not a legal Kafka topic name")));
+            }
+        }
+        if self.processor.max_batch_events == 0 {
+            return Err(invalid("processor.max_batch_events", "must be at least 1"));
+        }
+        if self.processor.max_batch_wait_ms == 0 {
+            return Err(invalid("processor.max_batch_wait_ms", "must be at least 1"));
+        }
+        let code = &self.processor.force_area_code;
+        if !(code.len() == 9 && (code.starts_with("E23") || code.starts_with("W15"))) {
+            return Err(invalid(
+                "processor.force_area_code",
+                format!("{code:?} is not an ONS police force area code (E23xxxxxx or W15xxxxxx)"),
+            ));
+        }
+        for pipeline in &self.processor.pipelines {
+            if !KNOWN_PIPELINES.contains(&pipeline.as_str()) {
+                return Err(invalid(
+                    "processor.pipelines",
+                    format!("unknown pipeline {pipeline:?}; known: {KNOWN_PIPELINES:?}"),
+                ));
+            }
+        }
+        if self.http.listen.parse::<SocketAddr>().is_err() {
+            return Err(invalid(
+                "http.listen",
+                format!("{:?} is not a socket address like 127.0.0.1:9898", self.http.listen),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Applies `LANTERN_SECTION__KEY=value` to the TOML tree. Values are parsed as TOML scalars or
+/// arrays when they parse (numbers, booleans, `["a","b"]`), else taken as strings.
+fn apply_override(root: &mut toml::Table, var: &str, path: &str, value: &str) -> Result<(), ConfigError> {
+    let keys: Vec<String> = path.split("__").map(|k| k.to_ascii_lowercase()).collect();
+    if keys.len() < 2 || keys.iter().any(String::is_empty) {
+        return Err(invalid(var, "environment overrides look like LANTERN_<SECTION>__<KEY>"));
+    }
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let mut table = root;
+    for key in &keys[..keys.len() - 1] {
+        let entry = table
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| invalid(var, format!("`{key}` is not a section")))?;
+    }
+    table.insert(keys[keys.len() - 1].clone(), parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(config.topics.incidents, "lantern.incidents.v1");
+        assert_eq!(config.processor.force_area_code, "E23000003");
+    }
+
+    #[test]
+    fn example_config_in_repo_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lantern.toml");
+        Config::load_with_env(Some(&path), env(&[])).unwrap();
+    }
+
+    #[test]
+    fn env_overrides_win_and_parse_numbers() {
+        let config = Config::load_with_env(
+            None,
+            env(&[
+                ("LANTERN_KAFKA__BOOTSTRAP_SERVERS", "broker:19092"),
+                ("LANTERN_PROCESSOR__MAX_BATCH_EVENTS", "42"),
+                ("LANTERN_KAFKA_SECRET__SASL_PASSWORD", "s3cret"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.kafka.bootstrap_servers, "broker:19092");
+        assert_eq!(config.processor.max_batch_events, 42);
+        assert_eq!(config.kafka.properties["sasl.password"], "s3cret");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = Config::load_with_env(None, env(&[("LANTERN_PROCESSOR__MAX_BATCH_EVENTS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("processor.max_batch_events"), "{err}");
+        let err = Config::load_with_env(None, env(&[("LANTERN_HTTP__LISTEN", "nowhere")])).unwrap_err();
+        assert!(err.to_string().contains("http.listen"), "{err}");
+        let err = Config::load_with_env(None, env(&[("LANTERN_PROCESSOR__FORCE_AREA_CODE", "X1")])).unwrap_err();
+        assert!(err.to_string().contains("processor.force_area_code"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = Config::load_with_env(None, env(&[("LANTERN_KAFKA__BOOTSTRAP", "x")])).unwrap_err();
+        assert!(err.to_string().contains("bootstrap"), "{err}");
+    }
+
+    #[test]
+    fn secret_files_are_read() {
+        let dir = std::env::temp_dir().join(format!("lantern-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("pw");
+        std::fs::write(&secret, "from-file\n").unwrap();
+        let config_path = dir.join("lantern.toml");
+        std::fs::write(
+            &config_path,
+            format!("[kafka.secret_files]\n\"sasl.password\" = {:?}\n", secret.display().to_string()),
+        )
+        .unwrap();
+        let config = Config::load_with_env(Some(&config_path), env(&[])).unwrap();
+        assert_eq!(config.kafka.properties["sasl.password"], "from-file");
+        let missing = dir.join("missing.toml");
+        std::fs::write(&missing, "[kafka.secret_files]\n\"sasl.password\" = \"/nonexistent/pw\"\n").unwrap();
+        let err = Config::load_with_env(Some(&missing), env(&[])).unwrap_err();
+        assert!(err.to_string().contains("kafka.secret_files.sasl.password"), "{err}");
+    }
+}

@@ -1,0 +1,38 @@
+/// Errors that stop a pipeline. Bad *records* are never errors: they go to the dead-letter
+/// topic. These are about the environment: Kafka, the disk, the reference data, the SQL.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("Kafka error while {context}: {source}")]
+    Kafka {
+        context: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    #[error(transparent)]
+    Table(#[from] lantern_tables::TableError),
+    #[error(transparent)]
+    Reference(#[from] lantern_enrich::EnrichError),
+    #[error("aggregate {table}: {source}")]
+    Aggregate {
+        table: String,
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+    #[error("cannot read aggregate definition {path}: {source}")]
+    Definition {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("stored facts in {table} are unreadable: {reason}")]
+    Facts { table: String, reason: String },
+    #[error("pipeline {pipeline} task failed: {reason}")]
+    Task { pipeline: String, reason: String },
+}
+
+impl StreamError {
+    pub(crate) fn kafka(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
+        let context = context.into();
+        move |source| StreamError::Kafka { context, source }
+    }
+}

@@ -1,0 +1,34 @@
+//! Lantern's stream processors: Kafka in, validated and enriched facts, aggregate tables out.
+//!
+//! One pipeline per event kind (incidents, business crime, cybercrime). Each pipeline:
+//!
+//! 1. reads its topic in batches ([`source`]), decoding every message once with the typed
+//!    schema decoder (`lantern-schemas`);
+//! 2. sends what fails decoding or validation to the dead-letter topic ([`dlq`]);
+//! 3. enriches the rest by place and property type into a *fact* — one row per record, the
+//!    latest version ([`facts`]);
+//! 4. keeps the latest version of every record ([`state`]): newer versions replace older ones,
+//!    duplicates and stale versions change nothing, cancellations become tombstones;
+//! 5. for every calendar month the batch touched, recomputes that month's aggregates by running
+//!    the aggregate SQL in `pipelines/sql/` over the month's facts ([`aggregate`]);
+//! 6. publishes facts, aggregates and the consumer offsets in one atomic manifest
+//!    (`lantern-tables`), and only then commits the offsets to Kafka ([`runner`]).
+//!
+//! The manifest is the single source of truth on restart: facts and offsets are reloaded
+//! from it, so a crash at any point loses nothing and counts nothing twice.
+
+pub mod aggregate;
+pub mod dlq;
+mod error;
+pub mod facts;
+pub mod kafka;
+pub mod metrics;
+pub mod pipelines;
+pub mod runner;
+pub mod source;
+pub mod state;
+pub mod time;
+
+pub use error::StreamError;
+pub use metrics::StreamMetrics;
+pub use runner::{RunOptions, run};

@@ -1,0 +1,178 @@
+//! Building and publishing a commit, and removing files no manifest needs any more.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use crate::manifest::{self, Manifest, SCHEMA_PARTITION, TableFiles};
+use crate::parquet_io::write_parquet;
+use crate::TableError;
+
+/// The next manifest of a pipeline, being assembled. Nothing is visible to readers until
+/// [`Commit::publish`] swaps `CURRENT`.
+#[derive(Debug)]
+pub struct Commit {
+    pipeline_dir: PathBuf,
+    next: Manifest,
+}
+
+impl Commit {
+    /// Starts the commit that follows `previous` (or the first commit of a new pipeline).
+    pub fn begin(pipeline_dir: &Path, pipeline: &str, previous: Option<&Manifest>) -> Self {
+        let mut next = previous.cloned().unwrap_or_else(|| Manifest::empty(pipeline));
+        next.seq += 1;
+        Commit {
+            pipeline_dir: pipeline_dir.to_path_buf(),
+            next,
+        }
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.next.seq
+    }
+
+    /// Makes sure `table` exists, with a zero-row file that fixes its schema, so SQL can query a
+    /// table before any data has reached it.
+    pub fn ensure_table(&mut self, table: &str, internal: bool, schema: SchemaRef) -> Result<(), TableError> {
+        if self.next.tables.contains_key(table) {
+            return Ok(());
+        }
+        self.next.tables.insert(
+            table.to_string(),
+            TableFiles {
+                internal,
+                ..TableFiles::default()
+            },
+        );
+        self.put_partition(table, SCHEMA_PARTITION, schema, &[])
+    }
+
+    /// Replaces one partition of `table` with `batches`. A data partition that becomes empty
+    /// (every record in the month cancelled) is dropped rather than kept as an empty file.
+    pub fn put_partition(
+        &mut self,
+        table: &str,
+        partition: &str,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<(), TableError> {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let files = self
+            .next
+            .tables
+            .get_mut(table)
+            .ok_or_else(|| TableError::Manifest {
+                path: self.pipeline_dir.clone(),
+                reason: format!("table {table} written before ensure_table"),
+            })?;
+        if rows == 0 && partition != SCHEMA_PARTITION {
+            files.partitions.remove(partition);
+            return Ok(());
+        }
+        // The name is a pure function of (table, partition, seq): replaying a commit after a crash
+        // rewrites the same file instead of adding a second copy.
+        let relative = format!("tables/{table}/month={partition}/{:020}.parquet", self.next.seq);
+        write_parquet(&self.pipeline_dir.join(&relative), schema, batches)?;
+        files.partitions.insert(partition.to_string(), relative);
+        Ok(())
+    }
+
+    /// Records that everything before `next_offset` of `topic`/`partition` is reflected.
+    pub fn set_offset(&mut self, topic: &str, partition: i32, next_offset: i64) {
+        self.next
+            .offsets
+            .entry(topic.to_string())
+            .or_default()
+            .insert(partition, next_offset);
+    }
+
+    /// Publishes the commit: manifest file, then the atomic `CURRENT` swap. Data files were
+    /// fsynced as they were written, so after this returns the commit survives a crash.
+    pub fn publish(mut self) -> Result<Manifest, TableError> {
+        self.next.committed_at = chrono::Utc::now().to_rfc3339();
+        let manifests = self.pipeline_dir.join("manifests");
+        fs::create_dir_all(&manifests).map_err(TableError::io(&manifests))?;
+        let name = manifest::manifest_file_name(self.next.seq);
+        let body = serde_json::to_vec_pretty(&self.next).map_err(|e| TableError::Manifest {
+            path: manifests.join(&name),
+            reason: e.to_string(),
+        })?;
+        manifest::write_durably(&manifests.join(&name), &body)?;
+        manifest::sync_dir(&manifests)?;
+
+        let tmp = self.pipeline_dir.join("CURRENT.tmp");
+        let current = self.pipeline_dir.join("CURRENT");
+        manifest::write_durably(&tmp, name.as_bytes())?;
+        fs::rename(&tmp, &current).map_err(TableError::io(&current))?;
+        manifest::sync_dir(&self.pipeline_dir)?;
+        Ok(self.next)
+    }
+}
+
+/// What a garbage collection removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct GcStats {
+    pub manifests_removed: usize,
+    pub files_removed: usize,
+}
+
+/// Removes manifests beyond the newest `keep` that are also older than `min_age`, then data files
+/// no remaining manifest references. The age guard protects readers that resolved an older
+/// manifest moments ago and are still reading its files.
+pub fn collect_garbage(pipeline_dir: &Path, keep: usize, min_age: Duration) -> Result<GcStats, TableError> {
+    let mut stats = GcStats::default();
+    let manifests_dir = pipeline_dir.join("manifests");
+    let mut names: Vec<PathBuf> = match fs::read_dir(&manifests_dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(stats),
+        Err(e) => return Err(TableError::io(&manifests_dir)(e)),
+    };
+    names.sort();
+    let now = SystemTime::now();
+    let old_enough = |p: &Path| {
+        fs::metadata(p)
+            .and_then(|m| m.modified())
+            .map(|t| now.duration_since(t).unwrap_or_default() >= min_age)
+            .unwrap_or(false)
+    };
+
+    let cut = names.len().saturating_sub(keep);
+    let mut referenced = HashSet::new();
+    for (i, path) in names.iter().enumerate() {
+        if i < cut && old_enough(path) {
+            fs::remove_file(path).map_err(TableError::io(path))?;
+            stats.manifests_removed += 1;
+            continue;
+        }
+        let text = fs::read_to_string(path).map_err(TableError::io(path))?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| TableError::Manifest {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        for files in manifest.tables.values() {
+            referenced.extend(files.partitions.values().map(|f| pipeline_dir.join(f)));
+        }
+    }
+
+    let mut stack = vec![pipeline_dir.join("tables")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if !referenced.contains(&path) && old_enough(&path) {
+                fs::remove_file(&path).map_err(TableError::io(&path))?;
+                stats.files_removed += 1;
+            }
+        }
+    }
+    Ok(stats)
+}

@@ -1,0 +1,38 @@
+use std::path::PathBuf;
+
+/// Errors from the table store. Every variant names the file it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Parquet error on {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("invalid manifest {path}: {reason}")]
+    Manifest { path: PathBuf, reason: String },
+    #[error("cannot register table {table}: {source}")]
+    Register {
+        table: String,
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+}
+
+impl TableError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| TableError::Io { path, source }
+    }
+
+    pub(crate) fn parquet(path: impl Into<PathBuf>) -> impl FnOnce(parquet::errors::ParquetError) -> Self {
+        let path = path.into();
+        move |source| TableError::Parquet { path, source }
+    }
+}

@@ -1,0 +1,32 @@
+//! Lantern's table store: immutable Parquet files published by atomic manifests.
+//!
+//! Each pipeline (incidents, business crime, cybercrime) owns a directory under the data dir:
+//!
+//! ```text
+//! <data_dir>/<pipeline>/
+//!     CURRENT                                   name of the live manifest (replaced atomically)
+//!     manifests/<seq>.json                      one per commit: files per table + Kafka offsets
+//!     tables/<table>/month=YYYY-MM/<seq>.parquet immutable data files, never rewritten in place
+//! ```
+//!
+//! A commit writes new files for the months it touched, fsyncs them, writes the next manifest,
+//! then swaps `CURRENT` with a rename. Readers resolve `CURRENT` once and see exactly one
+//! manifest's files, so a query never sees a half-written table. Because the manifest also
+//! carries the consumer offsets, "what the tables say" and "how far the input was read" change
+//! together in one atomic step: that is what makes the processor's restarts exact.
+//!
+//! - [`manifest`]: the manifest format and `CURRENT` pointer.
+//! - [`commit`]: building and publishing a commit; garbage collection of old files.
+//! - [`parquet_io`]: reading and writing Parquet files.
+//! - [`register`]: exposing the published tables to a DataFusion `SessionContext`.
+
+pub mod commit;
+mod error;
+pub mod manifest;
+pub mod parquet_io;
+pub mod register;
+
+pub use commit::Commit;
+pub use error::TableError;
+pub use manifest::{Manifest, TableFiles};
+pub use register::{register_all, published_pipelines};

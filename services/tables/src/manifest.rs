@@ -1,0 +1,112 @@
+//! The manifest: which files make up each table, and how far each input partition was read.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::TableError;
+
+/// Bumped if the manifest layout ever changes incompatibly.
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// One published state of a pipeline's tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Layout version of this file.
+    pub format: u32,
+    /// The pipeline that owns these tables.
+    pub pipeline: String,
+    /// Commit sequence number; increases by one per commit.
+    pub seq: u64,
+    /// When the commit was published (RFC 3339, processing time: for operators only).
+    pub committed_at: String,
+    /// Next offset to consume per topic and partition: everything before it is reflected here.
+    pub offsets: BTreeMap<String, BTreeMap<i32, i64>>,
+    /// Table name -> its files.
+    pub tables: BTreeMap<String, TableFiles>,
+}
+
+/// The files of one table in one manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableFiles {
+    /// Internal tables (per-record state) are never exposed to SQL clients.
+    pub internal: bool,
+    /// Partition (a month 'YYYY-MM', or `_schema` for the empty file that fixes the schema of a
+    /// table with no data yet) -> file path relative to the pipeline directory.
+    pub partitions: BTreeMap<String, String>,
+}
+
+/// The partition key of the zero-row file that every table starts with.
+pub const SCHEMA_PARTITION: &str = "_schema";
+
+impl Manifest {
+    pub fn empty(pipeline: &str) -> Self {
+        Manifest {
+            format: MANIFEST_FORMAT,
+            pipeline: pipeline.to_string(),
+            seq: 0,
+            committed_at: String::new(),
+            offsets: BTreeMap::new(),
+            tables: BTreeMap::new(),
+        }
+    }
+
+    /// Absolute paths of a table's files.
+    pub fn table_paths(&self, pipeline_dir: &Path, table: &str) -> Vec<PathBuf> {
+        self.tables
+            .get(table)
+            .map(|t| t.partitions.values().map(|f| pipeline_dir.join(f)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Where a pipeline's files live.
+pub fn pipeline_dir(data_dir: &Path, pipeline: &str) -> PathBuf {
+    data_dir.join(pipeline)
+}
+
+pub(crate) fn manifest_file_name(seq: u64) -> String {
+    format!("{seq:020}.json")
+}
+
+/// Loads the live manifest of a pipeline, or `None` if it has never committed.
+pub fn load_current(pipeline_dir: &Path) -> Result<Option<Manifest>, TableError> {
+    let current = pipeline_dir.join("CURRENT");
+    let name = match fs::read_to_string(&current) {
+        Ok(name) => name,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(TableError::io(&current)(e)),
+    };
+    let path = pipeline_dir.join("manifests").join(name.trim());
+    let text = fs::read_to_string(&path).map_err(TableError::io(&path))?;
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| TableError::Manifest {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    if manifest.format != MANIFEST_FORMAT {
+        return Err(TableError::Manifest {
+            path,
+            reason: format!("format {} is not supported (expected {MANIFEST_FORMAT})", manifest.format),
+        });
+    }
+    Ok(Some(manifest))
+}
+
+/// Writes `bytes` to `path` and fsyncs it, so a later rename cannot expose an empty file.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), TableError> {
+    let mut file = fs::File::create(path).map_err(TableError::io(path))?;
+    file.write_all(bytes).map_err(TableError::io(path))?;
+    file.sync_all().map_err(TableError::io(path))
+}
+
+/// Fsyncs a directory so renames and new entries in it survive a power cut.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), TableError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(TableError::io(dir))
+}
