@@ -6,12 +6,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::Event;
 use crate::check;
 use crate::common::{Envelope, Location, LocationRules, ReportStatus};
 use crate::de::{integer_u32, integer_u64, object, present};
 use crate::error::{SchemaError, decode_json};
 use crate::time::{OccurredAt, rfc3339};
-use crate::Event;
 
 /// What happened to the business.
 pub const INCIDENT_TYPES: [&str; 7] = [
@@ -45,7 +45,11 @@ pub struct BusinessCrime {
     #[serde(deserialize_with = "object")]
     pub premises: Location,
     pub incident_type: String,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub loss_value: Option<f64>,
     pub reported_to_police: bool,
     /// Nullable: the reporting apps send `null` until a crime number exists.
@@ -73,7 +77,12 @@ impl BusinessCrime {
         if let Some(loss) = self.loss_value {
             check::minimum("/loss_value", loss, 0.0)?;
         }
-        check::opt_length("/police_reference", self.police_reference.as_deref(), 1, 100)
+        check::opt_length(
+            "/police_reference",
+            self.police_reference.as_deref(),
+            1,
+            100,
+        )
     }
 }
 
@@ -128,12 +137,15 @@ mod tests {
     }
 
     fn rejects(v: Value, stage: Stage, field: &str) {
-        let e = BusinessCrime::decode(&serde_json::to_vec(&v).expect("ser")).expect_err("should be rejected");
+        let e = BusinessCrime::decode(&serde_json::to_vec(&v).expect("ser"))
+            .expect_err("should be rejected");
         assert_eq!((e.stage, e.field.as_str()), (stage, field), "{e}");
     }
 
     fn set(mut v: Value, key: &str, new: Value) -> Value {
-        v.as_object_mut().expect("object").insert(key.to_owned(), new);
+        v.as_object_mut()
+            .expect("object")
+            .insert(key.to_owned(), new);
         v
     }
 
@@ -150,29 +162,87 @@ mod tests {
 
     #[test]
     fn premises_rules() {
-        let r = ok(set(base(), "premises", json!({"lat": 53.48, "lon": -2.24, "postcode": "M1 1AE"})));
+        let r = ok(set(
+            base(),
+            "premises",
+            json!({"lat": 53.48, "lon": -2.24, "postcode": "M1 1AE"}),
+        ));
         assert_eq!(r.premises.point(), Some((53.48, -2.24)));
-        rejects(set(base(), "premises", json!({"postcode": "M1 1AE XXXX"})), Stage::Validate, "/premises/postcode");
-        rejects(set(base(), "premises", json!({"description": "x"})), Stage::Validate, "/premises/description");
-        rejects(set(base(), "premises", json!({"lon": 1.0})), Stage::Validate, "/premises/lat");
-        rejects(set(base(), "premises", Value::Null), Stage::Decode, "/premises");
+        rejects(
+            set(base(), "premises", json!({"postcode": "M1 1AE XXXX"})),
+            Stage::Validate,
+            "/premises/postcode",
+        );
+        rejects(
+            set(base(), "premises", json!({"description": "x"})),
+            Stage::Validate,
+            "/premises/description",
+        );
+        rejects(
+            set(base(), "premises", json!({"lon": 1.0})),
+            Stage::Validate,
+            "/premises/lat",
+        );
+        rejects(
+            set(base(), "premises", Value::Null),
+            Stage::Decode,
+            "/premises",
+        );
     }
 
     #[test]
     fn loss_and_police_reference() {
-        assert_eq!(ok(set(base(), "loss_value", json!(0))).loss_value, Some(0.0));
-        rejects(set(base(), "loss_value", json!(-0.01)), Stage::Validate, "/loss_value");
-        rejects(set(base(), "loss_value", Value::Null), Stage::Decode, "/loss_value");
-        assert_eq!(ok(set(base(), "police_reference", Value::Null)).police_reference, None);
-        rejects(set(base(), "police_reference", json!("")), Stage::Validate, "/police_reference");
-        rejects(set(base(), "police_reference", json!("p".repeat(101))), Stage::Validate, "/police_reference");
+        assert_eq!(
+            ok(set(base(), "loss_value", json!(0))).loss_value,
+            Some(0.0)
+        );
+        rejects(
+            set(base(), "loss_value", json!(-0.01)),
+            Stage::Validate,
+            "/loss_value",
+        );
+        rejects(
+            set(base(), "loss_value", Value::Null),
+            Stage::Decode,
+            "/loss_value",
+        );
+        assert_eq!(
+            ok(set(base(), "police_reference", Value::Null)).police_reference,
+            None
+        );
+        rejects(
+            set(base(), "police_reference", json!("")),
+            Stage::Validate,
+            "/police_reference",
+        );
+        rejects(
+            set(base(), "police_reference", json!("p".repeat(101))),
+            Stage::Validate,
+            "/police_reference",
+        );
     }
 
     #[test]
     fn closed_sets() {
-        rejects(set(base(), "incident_type", json!("theft")), Stage::Validate, "/incident_type");
-        rejects(set(base(), "sector", json!("Convenience Store")), Stage::Validate, "/sector");
-        rejects(set(base(), "status", json!("cancelled")), Stage::Decode, "/status");
-        rejects(set(base(), "reported_to_police", json!("no")), Stage::Decode, "/reported_to_police");
+        rejects(
+            set(base(), "incident_type", json!("theft")),
+            Stage::Validate,
+            "/incident_type",
+        );
+        rejects(
+            set(base(), "sector", json!("Convenience Store")),
+            Stage::Validate,
+            "/sector",
+        );
+        rejects(
+            set(base(), "status", json!("cancelled")),
+            Stage::Decode,
+            "/status",
+        );
+        rejects(
+            set(base(), "reported_to_police", json!("no")),
+            Stage::Decode,
+            "/reported_to_police",
+        );
     }
 }

@@ -13,12 +13,22 @@ pub(crate) type Check = Result<(), SchemaError>;
 pub(crate) fn length(field: &str, s: &str, min: usize, max: usize) -> Check {
     // A string has no more code points than bytes, and is non-empty exactly
     // when it has a byte, so the usual cases need no character walk.
-    let too_short = if min <= 1 { s.len() < min } else { s.chars().count() < min };
+    let too_short = if min <= 1 {
+        s.len() < min
+    } else {
+        s.chars().count() < min
+    };
     let too_long = s.len() > max && s.chars().count() > max;
     if too_short {
-        Err(SchemaError::validate(field, format!("must be at least {min} characters")))
+        Err(SchemaError::validate(
+            field,
+            format!("must be at least {min} characters"),
+        ))
     } else if too_long {
-        Err(SchemaError::validate(field, format!("must be at most {max} characters")))
+        Err(SchemaError::validate(
+            field,
+            format!("must be at most {max} characters"),
+        ))
     } else {
         Ok(())
     }
@@ -34,7 +44,10 @@ pub(crate) fn one_of(field: &str, s: &str, allowed: &[&str]) -> Check {
     if allowed.contains(&s) {
         Ok(())
     } else {
-        Err(SchemaError::validate(field, format!("`{s}` is not one of {allowed:?}")))
+        Err(SchemaError::validate(
+            field,
+            format!("`{s}` is not one of {allowed:?}"),
+        ))
     }
 }
 
@@ -43,7 +56,10 @@ pub(crate) fn range(field: &str, v: f64, min: f64, max: f64) -> Check {
     if (min..=max).contains(&v) {
         Ok(())
     } else {
-        Err(SchemaError::validate(field, format!("{v} is outside {min}..={max}")))
+        Err(SchemaError::validate(
+            field,
+            format!("{v} is outside {min}..={max}"),
+        ))
     }
 }
 
@@ -52,7 +68,10 @@ pub(crate) fn minimum(field: &str, v: f64, min: f64) -> Check {
     if v >= min {
         Ok(())
     } else {
-        Err(SchemaError::validate(field, format!("{v} is below the minimum {min}")))
+        Err(SchemaError::validate(
+            field,
+            format!("{v} is below the minimum {min}"),
+        ))
     }
 }
 
@@ -61,7 +80,10 @@ pub(crate) fn pattern(field: &str, s: &str, ok: fn(&str) -> bool, shape: &str) -
     if ok(s) {
         Ok(())
     } else {
-        Err(SchemaError::validate(field, format!("`{s}` does not match {shape}")))
+        Err(SchemaError::validate(
+            field,
+            format!("`{s}` does not match {shape}"),
+        ))
     }
 }
 
@@ -69,7 +91,11 @@ pub(crate) const LSOA: &str = "^[EW]01[0-9]{6}$";
 /// `^[EW]01[0-9]{6}$` (2011/2021 LSOA codes for England and Wales).
 pub(crate) fn is_lsoa(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 9 && matches!(b[0], b'E' | b'W') && b[1] == b'0' && b[2] == b'1' && b[3..].iter().all(u8::is_ascii_digit)
+    b.len() == 9
+        && matches!(b[0], b'E' | b'W')
+        && b[1] == b'0'
+        && b[2] == b'1'
+        && b[3..].iter().all(u8::is_ascii_digit)
 }
 
 pub(crate) const SLUG: &str = "^[a-z][a-z0-9_]{0,49}$";
@@ -78,7 +104,9 @@ pub(crate) fn is_slug(s: &str) -> bool {
     let b = s.as_bytes();
     (1..=50).contains(&b.len())
         && b[0].is_ascii_lowercase()
-        && b[1..].iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        && b[1..]
+            .iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
 }
 
 pub(crate) const OFFENCE_CODE: &str = "^[0-9]{1,3}[A-Z]{0,2}$|^[A-Z]{2,4}$";
@@ -98,7 +126,9 @@ pub(crate) fn is_offence_code(s: &str) -> bool {
 pub(crate) const FRAUD_CODE: &str = "^[A-Z0-9]{2,12}$";
 /// `^[A-Z0-9]{2,12}$` (NFIB-style codes; deliberately an open set).
 pub(crate) fn is_fraud_code(s: &str) -> bool {
-    (2..=12).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    (2..=12).contains(&s.len())
+        && s.bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 pub(crate) const POSTCODE_DISTRICT: &str = "^[A-Z]{1,2}[0-9][0-9A-Z]?$";
@@ -135,7 +165,15 @@ mod tests {
     fn lsoa() {
         assert!(is_lsoa("E01000001"));
         assert!(is_lsoa("W01001234"));
-        for bad in ["S01000001", "E0100000", "E010000011", "E02000001", "e01000001", "E01 00001", "E01٠00001"] {
+        for bad in [
+            "S01000001",
+            "E0100000",
+            "E010000011",
+            "E02000001",
+            "e01000001",
+            "E01 00001",
+            "E01٠00001",
+        ] {
             assert!(!is_lsoa(bad), "{bad}");
         }
     }
@@ -146,7 +184,15 @@ mod tests {
         assert!(is_slug("licensed_premises"));
         assert!(is_slug("retail_non_food2"));
         assert!(is_slug(&format!("a{}", "b".repeat(49))));
-        for bad in ["", "_shop", "1shop", "Shop", "car-park", "car park", &format!("a{}", "b".repeat(50))] {
+        for bad in [
+            "",
+            "_shop",
+            "1shop",
+            "Shop",
+            "car-park",
+            "car park",
+            &format!("a{}", "b".repeat(50)),
+        ] {
             assert!(!is_slug(bad), "{bad}");
         }
     }
@@ -156,7 +202,9 @@ mod tests {
         for good in ["28E", "8N", "105A", "1", "999", "12AB", "AB", "MISC", "NFR"] {
             assert!(is_offence_code(good), "{good}");
         }
-        for bad in ["", "1234", "12ABC", "A", "ABCDE", "28e", "A1", "1A2", "-1", " 28E"] {
+        for bad in [
+            "", "1234", "12ABC", "A", "ABCDE", "28e", "A1", "1A2", "-1", " 28E",
+        ] {
             assert!(!is_offence_code(bad), "{bad}");
         }
     }
@@ -176,7 +224,9 @@ mod tests {
         for good in ["M1", "LS11", "SW1A", "B5", "EC1V", "W1A", "M60"] {
             assert!(is_postcode_district(good), "{good}");
         }
-        for bad in ["", "M", "1M", "ABC1", "M1 1AE", "m1", "LS111", "SW1a", "M1-"] {
+        for bad in [
+            "", "M", "1M", "ABC1", "M1 1AE", "m1", "LS111", "SW1a", "M1-",
+        ] {
             assert!(!is_postcode_district(bad), "{bad}");
         }
     }

@@ -11,19 +11,39 @@ use crate::time::OccurredAt;
 /// Where something happened. One Rust type serves incident `location` and
 /// business `premises`; the schemas differ only in that `description` is
 /// incident-only and `postcode` is premises-only, which each kind's
-/// `validate()` enforces (see [`Location::check`]).
+/// `validate()` enforces.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Location {
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lat: Option<f64>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lon: Option<f64>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lsoa_code: Option<String>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub postcode: Option<String>,
 }
 
@@ -180,7 +200,11 @@ impl VictimKind {
 #[serde(deny_unknown_fields)]
 pub struct Victim {
     pub kind: VictimKind,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reference: Option<String>,
 }
 
@@ -212,9 +236,17 @@ fn is_false(b: &bool) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VictimPlace {
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub postcode_district: Option<String>,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lsoa_code: Option<String>,
 }
 
@@ -251,6 +283,10 @@ pub(crate) struct Envelope<'a> {
 /// and topic (see schemas/README.md), so this is a hard equality.
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
+/// Largest record version: 2^53-1, the largest integer every JSON
+/// implementation (JavaScript included) holds exactly.
+pub(crate) const MAX_VERSION: u64 = (1 << 53) - 1;
+
 impl Envelope<'_> {
     pub(crate) fn check(&self) -> Check {
         check::length("/event_id", self.event_id, 1, 200)?;
@@ -264,11 +300,17 @@ impl Envelope<'_> {
         if let OccurredAt::Range { start, end } = self.occurred_at
             && end < start
         {
-            return Err(SchemaError::validate("/occurred_at/end", "range end is before its start"));
+            return Err(SchemaError::validate(
+                "/occurred_at/end",
+                "range end is before its start",
+            ));
         }
         check::length(self.record_id_field, self.record_id, 1, 200)?;
-        if self.version < 1 {
-            return Err(SchemaError::validate("/version", "must be at least 1"));
+        if !(1..=MAX_VERSION).contains(&self.version) {
+            return Err(SchemaError::validate(
+                "/version",
+                format!("must be in 1..={MAX_VERSION}"),
+            ));
         }
         Ok(())
     }
@@ -284,16 +326,23 @@ mod tests {
 
     #[test]
     fn point_needs_both() {
-        assert_eq!(loc(r#"{"lat":53.4,"lon":-2.2}"#).point(), Some((53.4, -2.2)));
+        assert_eq!(
+            loc(r#"{"lat":53.4,"lon":-2.2}"#).point(),
+            Some((53.4, -2.2))
+        );
         assert_eq!(loc(r#"{"lat":53.4}"#).point(), None);
         assert_eq!(loc(r#"{}"#).point(), None);
     }
 
     #[test]
     fn lat_and_lon_come_together() {
-        let e = loc(r#"{"lat":53.4}"#).check(LocationRules::Incident).expect_err("lat alone");
+        let e = loc(r#"{"lat":53.4}"#)
+            .check(LocationRules::Incident)
+            .expect_err("lat alone");
         assert_eq!(e.field, "/location/lon");
-        let e = loc(r#"{"lon":-2.2}"#).check(LocationRules::Premises).expect_err("lon alone");
+        let e = loc(r#"{"lon":-2.2}"#)
+            .check(LocationRules::Premises)
+            .expect_err("lon alone");
         assert_eq!(e.field, "/premises/lat");
     }
 
@@ -301,12 +350,16 @@ mod tests {
     fn kind_specific_members() {
         let with_postcode = loc(r#"{"postcode":"M1 1AE"}"#);
         assert!(with_postcode.check(LocationRules::Premises).is_ok());
-        let e = with_postcode.check(LocationRules::Incident).expect_err("postcode");
+        let e = with_postcode
+            .check(LocationRules::Incident)
+            .expect_err("postcode");
         assert_eq!(e.field, "/location/postcode");
 
         let with_description = loc(r#"{"description":"On or near Oxford Road"}"#);
         assert!(with_description.check(LocationRules::Incident).is_ok());
-        let e = with_description.check(LocationRules::Premises).expect_err("description");
+        let e = with_description
+            .check(LocationRules::Premises)
+            .expect_err("description");
         assert_eq!(e.field, "/premises/description");
     }
 
@@ -318,22 +371,47 @@ mod tests {
 
     #[test]
     fn flags_default_false_and_skip_when_false() {
-        let f: Flags = serde_json::from_str(r#"{"online":true,"hate_crime":false}"#).expect("valid");
-        assert_eq!(f, Flags { domestic_abuse: false, hate_crime: false, online: true });
-        assert_eq!(serde_json::to_string(&f).expect("ser"), r#"{"online":true}"#);
+        let f: Flags =
+            serde_json::from_str(r#"{"online":true,"hate_crime":false}"#).expect("valid");
+        assert_eq!(
+            f,
+            Flags {
+                domestic_abuse: false,
+                hate_crime: false,
+                online: true
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&f).expect("ser"),
+            r#"{"online":true}"#
+        );
         assert!(serde_json::from_str::<Flags>(r#"{"online":null}"#).is_err());
         assert!(serde_json::from_str::<Flags>(r#"{"online":1}"#).is_err());
     }
 
     #[test]
     fn as_str_matches_serde() {
-        for s in [IncidentStatus::Recorded, IncidentStatus::Reclassified, IncidentStatus::Cancelled, IncidentStatus::OutcomeUpdated] {
+        for s in [
+            IncidentStatus::Recorded,
+            IncidentStatus::Reclassified,
+            IncidentStatus::Cancelled,
+            IncidentStatus::OutcomeUpdated,
+        ] {
             assert_eq!(serde_json::to_value(s).expect("ser"), s.as_str());
         }
-        for s in [ReportStatus::Reported, ReportStatus::Updated, ReportStatus::Withdrawn] {
+        for s in [
+            ReportStatus::Reported,
+            ReportStatus::Updated,
+            ReportStatus::Withdrawn,
+        ] {
             assert_eq!(serde_json::to_value(s).expect("ser"), s.as_str());
         }
-        for k in [VictimKind::Person, VictimKind::Business, VictimKind::None, VictimKind::Organisation] {
+        for k in [
+            VictimKind::Person,
+            VictimKind::Business,
+            VictimKind::None,
+            VictimKind::Organisation,
+        ] {
             assert_eq!(serde_json::to_value(k).expect("ser"), k.as_str());
         }
     }

@@ -5,12 +5,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::Event;
 use crate::check;
 use crate::common::{Envelope, ReportStatus, VictimKind, VictimPlace};
 use crate::de::{integer_u32, integer_u64, object, present};
 use crate::error::{SchemaError, decode_json};
 use crate::time::{OccurredAt, rfc3339};
-use crate::Event;
 
 /// How the offender first reached the victim.
 pub const CONTACT_CHANNELS: [&str; 9] = [
@@ -45,7 +45,11 @@ pub struct CybercrimeReport {
     pub victim_kind: VictimKind,
     #[serde(deserialize_with = "object")]
     pub victim_place: VictimPlace,
-    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub loss_value: Option<f64>,
     pub contact_channel: String,
 }
@@ -63,7 +67,12 @@ impl CybercrimeReport {
             version: self.version,
         }
         .check()?;
-        check::pattern("/fraud_code", &self.fraud_code, check::is_fraud_code, check::FRAUD_CODE)?;
+        check::pattern(
+            "/fraud_code",
+            &self.fraud_code,
+            check::is_fraud_code,
+            check::FRAUD_CODE,
+        )?;
         if self.victim_kind == VictimKind::None {
             // Every report has a victim: the reporter, or whom they act for.
             return Err(SchemaError::validate(
@@ -129,7 +138,9 @@ mod tests {
     }
 
     fn set(mut v: Value, key: &str, new: Value) -> Value {
-        v.as_object_mut().expect("object").insert(key.to_owned(), new);
+        v.as_object_mut()
+            .expect("object")
+            .insert(key.to_owned(), new);
         v
     }
 
@@ -151,29 +162,74 @@ mod tests {
     #[test]
     fn unknown_nfib_codes_are_accepted() {
         assert!(decode(&set(base(), "fraud_code", json!("NFIB999ZZ"))).is_ok());
-        rejects(set(base(), "fraud_code", json!("nfib3a")), Stage::Validate, "/fraud_code");
-        rejects(set(base(), "fraud_code", json!("N")), Stage::Validate, "/fraud_code");
+        rejects(
+            set(base(), "fraud_code", json!("nfib3a")),
+            Stage::Validate,
+            "/fraud_code",
+        );
+        rejects(
+            set(base(), "fraud_code", json!("N")),
+            Stage::Validate,
+            "/fraud_code",
+        );
     }
 
     #[test]
     fn victim_kind_allowed_per_kind() {
         assert!(decode(&set(base(), "victim_kind", json!("organisation"))).is_ok());
-        rejects(set(base(), "victim_kind", json!("none")), Stage::Validate, "/victim_kind");
-        rejects(set(base(), "victim_kind", json!("charity")), Stage::Decode, "/victim_kind");
+        rejects(
+            set(base(), "victim_kind", json!("none")),
+            Stage::Validate,
+            "/victim_kind",
+        );
+        rejects(
+            set(base(), "victim_kind", json!("charity")),
+            Stage::Decode,
+            "/victim_kind",
+        );
     }
 
     #[test]
     fn victim_place_rules() {
         assert!(decode(&set(base(), "victim_place", json!({}))).is_ok());
-        rejects(set(base(), "victim_place", json!({"postcode_district": "M14 5RX"})), Stage::Validate, "/victim_place/postcode_district");
-        rejects(set(base(), "victim_place", json!({"lsoa_code": "S01000001"})), Stage::Validate, "/victim_place/lsoa_code");
-        rejects(set(base(), "victim_place", json!({"lat": 53.0, "lon": -2.0})), Stage::Decode, "/victim_place/lat");
+        rejects(
+            set(
+                base(),
+                "victim_place",
+                json!({"postcode_district": "M14 5RX"}),
+            ),
+            Stage::Validate,
+            "/victim_place/postcode_district",
+        );
+        rejects(
+            set(base(), "victim_place", json!({"lsoa_code": "S01000001"})),
+            Stage::Validate,
+            "/victim_place/lsoa_code",
+        );
+        rejects(
+            set(base(), "victim_place", json!({"lat": 53.0, "lon": -2.0})),
+            Stage::Decode,
+            "/victim_place/lat",
+        );
     }
 
     #[test]
     fn channel_and_loss() {
-        rejects(set(base(), "contact_channel", json!("carrier_pigeon")), Stage::Validate, "/contact_channel");
-        rejects(set(base(), "loss_value", json!(-5)), Stage::Validate, "/loss_value");
-        assert_eq!(decode(&set(base(), "loss_value", json!(1250.5))).expect("valid").loss_value, Some(1250.5));
+        rejects(
+            set(base(), "contact_channel", json!("carrier_pigeon")),
+            Stage::Validate,
+            "/contact_channel",
+        );
+        rejects(
+            set(base(), "loss_value", json!(-5)),
+            Stage::Validate,
+            "/loss_value",
+        );
+        assert_eq!(
+            decode(&set(base(), "loss_value", json!(1250.5)))
+                .expect("valid")
+                .loss_value,
+            Some(1250.5)
+        );
     }
 }

@@ -165,15 +165,31 @@ mod tests {
     #[test]
     fn structs_must_be_objects_not_arrays() {
         // The derived decoder alone would take `[]` / `[1]` positionally.
-        assert_eq!(serde_json::from_str::<Inner>("[1]").expect("positional"), Inner { a: Some(1) });
+        assert_eq!(
+            serde_json::from_str::<Inner>("[1]").expect("positional"),
+            Inner { a: Some(1) }
+        );
         assert!(object::<_, Inner>(&mut serde_json::Deserializer::from_str("[1]")).is_err());
         assert!(object::<_, Inner>(&mut serde_json::Deserializer::from_str("[]")).is_err());
         assert!(object::<_, Inner>(&mut serde_json::Deserializer::from_str(r#"{"a":1}"#)).is_ok());
 
         let o: Outer = serde_json::from_str(r#"{"nullable": null}"#).expect("null ok");
-        assert_eq!(o, Outer { nullable: None, optional: None });
-        let o: Outer = serde_json::from_str(r#"{"nullable": {}, "optional": {"a": 2}}"#).expect("objects ok");
-        assert_eq!(o, Outer { nullable: Some(Inner::default()), optional: Some(Inner { a: Some(2) }) });
+        assert_eq!(
+            o,
+            Outer {
+                nullable: None,
+                optional: None
+            }
+        );
+        let o: Outer =
+            serde_json::from_str(r#"{"nullable": {}, "optional": {"a": 2}}"#).expect("objects ok");
+        assert_eq!(
+            o,
+            Outer {
+                nullable: Some(Inner::default()),
+                optional: Some(Inner { a: Some(2) })
+            }
+        );
         assert!(serde_json::from_str::<Outer>(r#"{"nullable": []}"#).is_err());
         assert!(serde_json::from_str::<Outer>(r#"{"optional": []}"#).is_err());
         assert!(serde_json::from_str::<Outer>(r#"{"optional": null}"#).is_err());

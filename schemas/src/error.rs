@@ -71,8 +71,8 @@ impl SchemaError {
 /// Deserialize `T` from JSON bytes, turning any failure into a `Decode` error.
 /// The top level must be an object (see [`ObjectOnly`]) with nothing after it.
 ///
-/// The fast path is a plain `serde_json::from_slice`. Only when that fails do
-/// we decode a second time through `serde_path_to_error` to learn the path of
+/// The fast path is one plain serde_json pass. Only when that fails do we
+/// decode a second time through `serde_path_to_error` to learn the path of
 /// the failing field: rejects are rare, so the happy path pays nothing for
 /// good error locations.
 pub(crate) fn decode_json<T>(bytes: &[u8]) -> Result<T, SchemaError>
@@ -82,7 +82,9 @@ where
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match T::deserialize(ObjectOnly(&mut de)).and_then(|value| de.end().map(|()| value)) {
         Ok(value) => Ok(value),
-        Err(first) => Err(locate::<T>(bytes).unwrap_or_else(|| SchemaError::decode("", first.to_string()))),
+        Err(first) => {
+            Err(locate::<T>(bytes).unwrap_or_else(|| SchemaError::decode("", first.to_string())))
+        }
     }
 }
 
@@ -94,7 +96,12 @@ where
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let err = match serde_path_to_error::deserialize::<_, T>(ObjectOnly(&mut de)) {
         // Only trailing characters can fail now; they belong to no field.
-        Ok(_) => return de.end().err().map(|e| SchemaError::decode("", e.to_string())),
+        Ok(_) => {
+            return de
+                .end()
+                .err()
+                .map(|e| SchemaError::decode("", e.to_string()));
+        }
         Err(err) => err,
     };
     let mut field = pointer(err.path());

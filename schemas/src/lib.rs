@@ -25,6 +25,10 @@
 //! - `error`: [`SchemaError`] and [`Stage`] (decode vs validate), with the
 //!   failing field as a JSON pointer.
 //! - [`schema_text`]: the schema files themselves, compiled in.
+//!
+//! Outside `src/`: `tests/conformance.rs` (schema vs decoder, examples and
+//! mutations of them) and `benches/decode.rs` (decode throughput, run with
+//! `cargo bench -p lantern-schemas`).
 
 mod business_crime;
 mod check;
@@ -92,7 +96,10 @@ mod tests {
             let text = schema_text(kind).expect("known kind");
             let schema: serde_json::Value = serde_json::from_str(text).expect("schema is JSON");
             let id = schema["$id"].as_str().expect("$id");
-            assert_eq!(id, format!("https://lantern.invalid/schemas/{kind}/v1.schema.json"));
+            assert_eq!(
+                id,
+                format!("https://lantern.invalid/schemas/{kind}/v1.schema.json")
+            );
         }
         assert_eq!(schema_text("incidents"), None);
         assert_eq!(schema_text(""), None);

@@ -9,7 +9,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeDelta, Timelike, Utc};
+use chrono::{
+    DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeDelta, Timelike, Utc,
+};
 use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -150,9 +152,7 @@ impl Visitor<'_> for DateTimeVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        parse_rfc3339(v).ok_or_else(|| {
-            E::custom(format_args!("invalid RFC 3339 date-time `{v}`"))
-        })
+        parse_rfc3339(v).ok_or_else(|| E::custom(format_args!("invalid RFC 3339 date-time `{v}`")))
     }
 }
 
@@ -239,16 +239,30 @@ mod tests {
     use chrono::TimeZone;
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).single().expect("valid test date")
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
+            .single()
+            .expect("valid test date")
     }
 
     #[test]
     fn parses_z_and_offsets_to_utc() {
-        assert_eq!(parse_rfc3339("2024-07-01T10:00:00Z"), Some(utc(2024, 7, 1, 10, 0, 0)));
-        assert_eq!(parse_rfc3339("2024-07-01t10:00:00z"), Some(utc(2024, 7, 1, 10, 0, 0)));
+        assert_eq!(
+            parse_rfc3339("2024-07-01T10:00:00Z"),
+            Some(utc(2024, 7, 1, 10, 0, 0))
+        );
+        assert_eq!(
+            parse_rfc3339("2024-07-01t10:00:00z"),
+            Some(utc(2024, 7, 1, 10, 0, 0))
+        );
         // BST: 11:00 local is 10:00 UTC.
-        assert_eq!(parse_rfc3339("2024-07-01T11:00:00+01:00"), Some(utc(2024, 7, 1, 10, 0, 0)));
-        assert_eq!(parse_rfc3339("2024-07-01T09:30:00-00:30"), Some(utc(2024, 7, 1, 10, 0, 0)));
+        assert_eq!(
+            parse_rfc3339("2024-07-01T11:00:00+01:00"),
+            Some(utc(2024, 7, 1, 10, 0, 0))
+        );
+        assert_eq!(
+            parse_rfc3339("2024-07-01T09:30:00-00:30"),
+            Some(utc(2024, 7, 1, 10, 0, 0))
+        );
     }
 
     #[test]
@@ -306,10 +320,14 @@ mod tests {
     #[test]
     fn occurred_at_serde_shapes() {
         let at: OccurredAt = serde_json::from_str("\"2024-03-01T22:00:00+00:00\"").expect("valid");
-        assert_eq!(serde_json::to_string(&at).expect("ser"), "\"2024-03-01T22:00:00Z\"");
-        let range: OccurredAt =
-            serde_json::from_str(r#"{"end":"2024-03-02T07:00:00Z","start":"2024-03-01T22:00:00Z"}"#)
-                .expect("valid");
+        assert_eq!(
+            serde_json::to_string(&at).expect("ser"),
+            "\"2024-03-01T22:00:00Z\""
+        );
+        let range: OccurredAt = serde_json::from_str(
+            r#"{"end":"2024-03-02T07:00:00Z","start":"2024-03-01T22:00:00Z"}"#,
+        )
+        .expect("valid");
         assert_eq!(
             serde_json::to_string(&range).expect("ser"),
             r#"{"start":"2024-03-01T22:00:00Z","end":"2024-03-02T07:00:00Z"}"#
@@ -326,7 +344,10 @@ mod tests {
             r#"null"#,
             r#"["2024-03-01T22:00:00Z"]"#,
         ] {
-            assert!(serde_json::from_str::<OccurredAt>(bad).is_err(), "{bad} should be rejected");
+            assert!(
+                serde_json::from_str::<OccurredAt>(bad).is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 }

@@ -25,10 +25,11 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A tansu broker with in-memory storage, killed when dropped.
+/// A tansu broker with SQLite storage in a temp dir, killed when dropped.
 pub struct Broker {
     child: Child,
     pub port: u16,
+    /// The broker's working directory: its database and log.
     _log: TempDir,
 }
 
@@ -42,7 +43,10 @@ impl Broker {
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(&tansu)
             .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"])
+            // SQLite storage, not memory://: tansu 0.6.0's in-memory engine skips to the next
+            // record batch when a fetch starts inside one, which loses records on every restart.
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .current_dir(log.path())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log.path().join("tansu.log")).unwrap())
             .spawn()

@@ -38,7 +38,4 @@ pub enum IngestError {
         /// Which column differs, or that the file is empty.
         detail: String,
     },
-    /// An event could not be encoded as JSON (should not happen for the types used here).
-    #[error("cannot encode event as JSON: {0}")]
-    Json(#[from] serde_json::Error),
 }

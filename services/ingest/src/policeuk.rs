@@ -276,6 +276,14 @@ impl ImportState {
             }
         };
         let lsoa = non_empty(fields[COL_LSOA]);
+        if let Some(code) = lsoa
+            && !is_lsoa_code(code)
+        {
+            return Err(column_problem(
+                COL_LSOA,
+                format!("not an LSOA code (E01/W01 + 6 digits): {code:?}"),
+            ));
+        }
 
         // "No location" rows (no coordinates and no LSOA) carry no location object at all; the
         // `Location` text ("No Location") adds nothing once the place is absent.
@@ -349,6 +357,15 @@ fn row_hash(record: &csv::ByteRecord) -> String {
     }
     let digest = h.finalize();
     hex::encode(&digest[..8])
+}
+
+/// `^[EW]01[0-9]{6}$`, the pattern the incident schema checks.
+fn is_lsoa_code(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 9
+        && matches!(b[0], b'E' | b'W')
+        && &b[1..3] == b"01"
+        && b[3..].iter().all(u8::is_ascii_digit)
 }
 
 fn non_empty(s: &str) -> Option<&str> {

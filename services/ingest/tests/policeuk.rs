@@ -242,3 +242,19 @@ fn bad_header_is_a_hard_error() {
     let err = read_police_uk(Path::new("/nonexistent/x.csv")).unwrap_err();
     assert!(matches!(err, IngestError::Io { .. }), "{err}");
 }
+
+#[test]
+fn malformed_lsoa_code_is_rejected() {
+    let csv = format!(
+        "{HEADER}\r\nD1,2022-09,L,L,-2.7,53.7,On or near Park,Preston 001A,E01025300,Drugs,,\r\n"
+    );
+    let import = import_str(&csv);
+    assert!(import.events.is_empty());
+    assert!(
+        import.rejected[0]
+            .reason
+            .starts_with("test.csv:2: column 8 (LSOA code)"),
+        "{}",
+        import.rejected[0].reason
+    );
+}

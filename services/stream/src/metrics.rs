@@ -23,6 +23,9 @@ pub struct StreamMetrics {
     pub commit_duration: HistogramVec,
     /// Records held in state (latest versions, tombstones included).
     pub state_records: IntGaugeVec,
+    /// Offsets skipped between consecutive records of a partition. Normal on compacted or
+    /// transactional topics; on Lantern's plain topics it means the broker lost records.
+    pub offsets_skipped: IntCounterVec,
 }
 
 impl StreamMetrics {
@@ -83,6 +86,11 @@ impl StreamMetrics {
                 "Records held in processor state.",
                 &["pipeline"],
             )?,
+            offsets_skipped: counter(
+                "lantern_stream_offsets_skipped_total",
+                "Offsets skipped between consecutive records of a partition.",
+                &["pipeline", "topic", "partition"],
+            )?,
         })
     }
 
@@ -107,8 +115,9 @@ mod tests {
         m.table_commits.with_label_values(&["incidents"]).inc();
         m.commit_timer("incidents").observe(0.1);
         m.state_records.with_label_values(&["incidents"]).set(1);
+        m.offsets_skipped.with_label_values(&["incidents", "t", "0"]).inc();
         let names: Vec<String> = registry.gather().iter().map(|f| f.name().to_string()).collect();
-        assert_eq!(names.len(), 8);
+        assert_eq!(names.len(), 9);
         for name in names {
             assert!(name.starts_with("lantern_stream_"), "{name}");
             let is_counter = name.ends_with("_total");

@@ -184,6 +184,8 @@ async fn run_pipeline<P: PipelineKind>(
     let stale = m.events_discarded.with_label_values(&[P::NAME, "stale_version"]);
     let (mut total_received, mut total_dead, mut commits) = (0u64, 0u64, 0u64);
     let max_wait = Duration::from_millis(config.processor.max_batch_wait_ms);
+    // Where each partition should continue, to notice records a broker fails to return.
+    let mut expected_next: BTreeMap<i32, i64> = manifest.offsets.get(&topic).cloned().unwrap_or_default();
 
     loop {
         let batch = crate::source::next_batch(&consumer, config.processor.max_batch_events, max_wait, IDLE_POLL, &mut stopped).await;
@@ -201,7 +203,19 @@ async fn run_pipeline<P: PipelineKind>(
         let mut offsets: BTreeMap<i32, i64> = BTreeMap::new();
         for message in &batch {
             received.inc();
-            offsets.insert(message.partition(), message.offset() + 1);
+            let (partition, offset) = (message.partition(), message.offset());
+            if let Some(&expected) = expected_next.get(&partition)
+                && offset > expected
+            {
+                // Lantern's topics are neither compacted nor transactional, so a jump means the
+                // broker did not return records it acknowledged. Make it loud.
+                warn!(pipeline = P::NAME, topic, partition, expected, offset, "The broker skipped offsets.");
+                m.offsets_skipped
+                    .with_label_values(&[P::NAME, &topic, &partition.to_string()])
+                    .inc_by((offset - expected) as u64);
+            }
+            expected_next.insert(partition, offset + 1);
+            offsets.insert(partition, offset + 1);
             match decode::<P>(message) {
                 Ok(event) => {
                     accepted.inc();

@@ -152,7 +152,7 @@ fn make_businesses(places: &[(String, f64, f64)], seed: u64) -> Vec<Business> {
             let sector = *weighted(&mut rng, &SECTORS);
             let (code, lat, lon) = &places[*weighted(&mut rng, &lsoa_weights)];
             // Pareto(alpha = 1.3, capped at 30x) propensity: most businesses report rarely, a
-            // few very often (the top one typically ~10-20 % of reports, the top six ~40 %).
+            // few very often (the top one typically 10-25 % of reports, the top six 35-55 %).
             let u: f64 = 1.0 - rng.random::<f64>();
             let pareto = u.powf(-1.0 / 1.3).min(30.0);
             let sector_factor = match sector {

@@ -43,15 +43,17 @@ pub const FRAUD_CODES: [(&str, u32); 12] = [
 
 const VICTIM_KINDS: [(&str, u32); 3] = [("person", 85), ("business", 12), ("organisation", 3)];
 
-const CONTACT_CHANNELS: [(&str, u32); 8] = [
+/// Values match the `contact_channel` enum of `schemas/cybercrime-report/v1.schema.json`.
+const CONTACT_CHANNELS: [(&str, u32); 9] = [
     ("website", 24),
     ("online_marketplace", 14),
     ("social_media", 15),
     ("email", 13),
-    ("phone_call", 16),
+    ("phone", 16),
     ("text_message", 11),
     ("in_person", 4),
     ("letter", 3),
+    ("other", 4),
 ];
 
 /// Lancashire postcode districts (Preston, Blackburn, Blackpool, Lancaster and around).

@@ -11,8 +11,8 @@
 //! gives the same events as generating them together. `StdRng`'s algorithm is only guaranteed
 //! stable within one `rand` release; the lockfile pins it.
 //!
-//! - [`business`]: [`synthetic_business_crime`]
-//! - [`cyber`]: [`synthetic_cybercrime`]
+//! - [`business`] holds [`synthetic_business_crime`];
+//! - [`cyber`] holds [`synthetic_cybercrime`].
 
 pub mod business;
 pub mod cyber;
