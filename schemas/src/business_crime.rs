@@ -75,7 +75,7 @@ impl BusinessCrime {
         self.premises.check(LocationRules::Premises)?;
         check::one_of("/incident_type", &self.incident_type, &INCIDENT_TYPES)?;
         if let Some(loss) = self.loss_value {
-            check::minimum("/loss_value", loss, 0.0)?;
+            check::range("/loss_value", loss, 0.0, crate::MAX_LOSS_GBP)?;
         }
         check::opt_length(
             "/police_reference",

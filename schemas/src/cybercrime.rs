@@ -82,7 +82,7 @@ impl CybercrimeReport {
         }
         self.victim_place.check()?;
         if let Some(loss) = self.loss_value {
-            check::minimum("/loss_value", loss, 0.0)?;
+            check::range("/loss_value", loss, 0.0, crate::MAX_LOSS_GBP)?;
         }
         check::one_of("/contact_channel", &self.contact_channel, &CONTACT_CHANNELS)
     }

@@ -72,6 +72,10 @@ pub trait Event: Sized {
 }
 
 /// Every event kind this crate knows, as used by [`Event::KIND`].
+/// Upper bound of `loss_value` (GBP). Far above any real loss; it keeps the aggregates' exact
+/// `DECIMAL(18, 2)` sums from overflowing, so one absurd value cannot stall a pipeline.
+pub const MAX_LOSS_GBP: f64 = 1e12;
+
 pub const KINDS: [&str; 3] = [Incident::KIND, BusinessCrime::KIND, CybercrimeReport::KIND];
 
 /// The text of the current (v1) JSON Schema for `kind`, or `None` for an

@@ -274,6 +274,13 @@ const EXPECTED: &[(&str, &str, &str, Stage, &str)] = &[
     (
         "business-crime",
         "invalid",
+        "loss-value-too-large",
+        Validate,
+        "/loss_value",
+    ),
+    (
+        "business-crime",
+        "invalid",
         "loss-value-string",
         Decode,
         "/loss_value",
@@ -452,6 +459,13 @@ const EXPECTED: &[(&str, &str, &str, Stage, &str)] = &[
         "cybercrime-report",
         "invalid",
         "negative-loss-value",
+        Validate,
+        "/loss_value",
+    ),
+    (
+        "cybercrime-report",
+        "invalid",
+        "loss-value-too-large",
         Validate,
         "/loss_value",
     ),

@@ -4,7 +4,13 @@ use serde_json::json;
 
 use crate::support::*;
 
-fn business(id: &str, version: u64, status: &str, incident_type: &str, loss: f64) -> (String, Vec<u8>) {
+fn business(
+    id: &str,
+    version: u64,
+    status: &str,
+    incident_type: &str,
+    loss: f64,
+) -> (String, Vec<u8>) {
     event(
         id,
         json!({"event_id": format!("{id}:v{version}"), "schema_version": 1, "source": "e2e",
@@ -59,7 +65,10 @@ async fn business_and_cyber_reports_are_aggregated() {
     );
     assert_eq!(shoplifting[0]["n"], 2);
     assert_eq!(shoplifting[0]["loss"].as_f64().unwrap(), 190.0);
-    assert_eq!(l.count("SELECT SUM(incidents) FROM business_crime_monthly"), 3);
+    assert_eq!(
+        l.count("SELECT SUM(incidents) FROM business_crime_monthly"),
+        3
+    );
     assert_eq!(
         l.count("SELECT SUM(incidents) FROM business_crime_monthly WHERE lad_code = 'E07000123' AND in_force_area"),
         3
@@ -73,10 +82,22 @@ async fn business_and_cyber_reports_are_aggregated() {
     assert_eq!(district[0]["place_status"], "postcode_district_only");
     assert_eq!(district[0]["postcode_district"], "PR1");
     assert_eq!(district[0]["loss_total"].as_f64().unwrap(), 5000.0);
-    assert_eq!(l.count("SELECT SUM(reports) FROM cybercrime_monthly WHERE fraud_code = 'NFIB3A'"), 2);
+    assert_eq!(
+        l.count("SELECT SUM(reports) FROM cybercrime_monthly WHERE fraud_code = 'NFIB3A'"),
+        2
+    );
 
     // The synthetic generator feeds both flows.
-    l.ok(&["import", "synthetic", "--months", "2022-10", "--business-per-month", "50", "--cyber-per-month", "30"]);
+    l.ok(&[
+        "import",
+        "synthetic",
+        "--months",
+        "2022-10",
+        "--business-per-month",
+        "50",
+        "--cyber-per-month",
+        "30",
+    ]);
     l.drain();
     assert!(l.count("SELECT SUM(incidents) FROM business_crime_monthly") > 3 + 40);
     assert!(l.count("SELECT SUM(reports) FROM cybercrime_monthly") > 4 + 25);

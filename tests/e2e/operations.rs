@@ -11,16 +11,25 @@ fn sql_is_read_only() {
     l.drain(); // publishes the (empty) tables
     for (statement, kind) in [
         ("DROP TABLE incidents_monthly", "DROP"),
-        ("INSERT INTO incidents_monthly SELECT * FROM incidents_monthly", "INSERT"),
+        (
+            "INSERT INTO incidents_monthly SELECT * FROM incidents_monthly",
+            "INSERT",
+        ),
         ("COPY incidents_monthly TO '/tmp/lantern-leak.csv'", "COPY"),
-        ("CREATE EXTERNAL TABLE pw (line VARCHAR) STORED AS CSV LOCATION '/etc/passwd'", "CREATE"),
+        (
+            "CREATE EXTERNAL TABLE pw (line VARCHAR) STORED AS CSV LOCATION '/etc/passwd'",
+            "CREATE",
+        ),
         ("CREATE TABLE t AS SELECT 1", "CREATE"),
     ] {
         let out = l.run(&["sql", statement]);
         assert!(!out.status.success(), "{statement} was allowed");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("read-only"), "{statement}: {stderr}");
-        assert!(stderr.to_uppercase().contains(kind), "{statement}: {stderr}");
+        assert!(
+            stderr.to_uppercase().contains(kind),
+            "{statement}: {stderr}"
+        );
     }
     assert!(!std::path::Path::new("/tmp/lantern-leak.csv").exists());
     let out = l.run(&["sql", "SELECT * FROM '/etc/passwd'"]);
@@ -46,7 +55,11 @@ fn bad_config_fails_at_start_naming_the_key() {
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut body = String::new();
     stream.read_to_string(&mut body).ok()?;
     Some(body)
@@ -58,7 +71,11 @@ fn metrics_snapshots_and_graceful_shutdown() {
     let file = repo_root().join("data/sample/policeuk/2022-10-lancashire-street.csv");
     l.ok(&["import", "police-uk", file.to_str().unwrap()]);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = l
         .command(&["process"])
         .env("LANTERN_HTTP__LISTEN", format!("127.0.0.1:{port}"))
@@ -79,27 +96,51 @@ fn metrics_snapshots_and_graceful_shutdown() {
         ]);
         if !out.status.success() {
             // The processor has not published its tables yet.
-            assert!(Instant::now() < deadline, "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                Instant::now() < deadline,
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             std::thread::sleep(Duration::from_millis(100));
             continue;
         }
         let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(rows[0]["monthly"], rows[0]["daily"], "a query saw a half-written commit");
+        assert_eq!(
+            rows[0]["monthly"], rows[0]["daily"],
+            "a query saw a half-written commit"
+        );
         checks += 1;
         let metrics = http_get(port, "/metrics").unwrap_or_default();
-        if metrics.contains("lantern_stream_table_commits_total") && rows[0]["monthly"].as_i64() > Some(15_000) {
-            assert!(metrics.contains("lantern_stream_events_received_total"), "{metrics}");
-            assert!(metrics.contains("lantern_stream_committed_offset"), "{metrics}");
+        if metrics.contains("lantern_stream_table_commits_total")
+            && rows[0]["monthly"].as_i64() > Some(15_000)
+        {
+            assert!(
+                metrics.contains("lantern_stream_events_received_total"),
+                "{metrics}"
+            );
+            assert!(
+                metrics.contains("lantern_stream_committed_offset"),
+                "{metrics}"
+            );
             assert!(http_get(port, "/readyz").unwrap().contains("200 OK"));
             break;
         }
-        assert!(Instant::now() < deadline, "processor did not catch up: {rows:?}");
+        assert!(
+            Instant::now() < deadline,
+            "processor did not catch up: {rows:?}"
+        );
     }
     assert!(checks > 1);
 
     // SIGTERM: finish the batch, publish, commit, exit 0.
     let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = child.wait().unwrap();
     assert!(status.success(), "process exited with {status}");
 }

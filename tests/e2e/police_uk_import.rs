@@ -46,18 +46,32 @@ fn every_csv_row_counts_once_and_reimport_changes_nothing() {
         .filter(|((_, lsoa, _), _)| lsoa.is_empty())
         .map(|(_, n)| n)
         .sum();
-    assert!(rows > 15_000 && no_location > 100, "sample looks wrong: {rows} rows, {no_location} unplaced");
+    assert!(
+        rows > 15_000 && no_location > 100,
+        "sample looks wrong: {rows} rows, {no_location} unplaced"
+    );
 
     l.ok(&["import", "police-uk", file.to_str().unwrap()]);
     l.drain();
-    assert_eq!(sql_counts(&l), expected, "month x LSOA x crime type totals differ from the CSV");
-    assert_eq!(l.count("SELECT SUM(incidents) FROM incidents_monthly"), rows);
+    assert_eq!(
+        sql_counts(&l),
+        expected,
+        "month x LSOA x crime type totals differ from the CSV"
+    );
+    assert_eq!(
+        l.count("SELECT SUM(incidents) FROM incidents_monthly"),
+        rows
+    );
     assert_eq!(
         l.count("SELECT SUM(incidents) FROM incidents_monthly WHERE place_status = 'no_location'"),
         no_location
     );
     // LSOAs outside Lancashire are kept and marked, never dropped.
-    assert!(l.count("SELECT SUM(incidents) FROM incidents_monthly WHERE place_status = 'outside_force'") > 0);
+    assert!(
+        l.count(
+            "SELECT SUM(incidents) FROM incidents_monthly WHERE place_status = 'outside_force'"
+        ) > 0
+    );
     assert_eq!(
         l.count("SELECT SUM(incidents) FROM incidents_monthly WHERE in_force_area AND force_area_code <> 'E23000003'"),
         0

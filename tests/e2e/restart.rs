@@ -15,10 +15,24 @@ async fn kill_and_restart_mid_stream_gives_exact_totals() {
     let may = "2022-09-03T10:00:00+01:00";
     let mut revisions = Vec::new();
     for i in 0..200 {
-        revisions.push(incident(&format!("R{i}"), 1, "recorded", may, "Burglary", Some("E01025232")));
+        revisions.push(incident(
+            &format!("R{i}"),
+            1,
+            "recorded",
+            may,
+            "Burglary",
+            Some("E01025232"),
+        ));
     }
     for i in (0..200).step_by(2) {
-        revisions.push(incident(&format!("R{i}"), 2, "cancelled", may, "Burglary", Some("E01025232")));
+        revisions.push(incident(
+            &format!("R{i}"),
+            2,
+            "cancelled",
+            may,
+            "Burglary",
+            Some("E01025232"),
+        ));
     }
     l.produce(INCIDENTS, &revisions).await;
 
@@ -31,8 +45,14 @@ async fn kill_and_restart_mid_stream_gives_exact_totals() {
     }
     l.drain();
 
-    assert_eq!(l.count("SELECT SUM(incidents) FROM incidents_monthly"), rows + 100);
-    assert_eq!(l.count("SELECT SUM(incidents) FROM incidents_daily"), rows + 100);
+    assert_eq!(
+        l.count("SELECT SUM(incidents) FROM incidents_monthly"),
+        rows + 100
+    );
+    assert_eq!(
+        l.count("SELECT SUM(incidents) FROM incidents_daily"),
+        rows + 100
+    );
     assert_eq!(
         l.count("SELECT SUM(incidents) FROM incidents_monthly WHERE lsoa_code = 'E01025232' AND crime_type = 'Burglary' AND month = '2022-09'"),
         100 + csv::Reader::from_path(&file)
@@ -47,5 +67,8 @@ async fn kill_and_restart_mid_stream_gives_exact_totals() {
 
     // A clean restart with nothing new to read changes nothing.
     l.drain();
-    assert_eq!(l.count("SELECT SUM(incidents) FROM incidents_monthly"), rows + 100);
+    assert_eq!(
+        l.count("SELECT SUM(incidents) FROM incidents_monthly"),
+        rows + 100
+    );
 }

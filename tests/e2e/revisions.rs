@@ -22,13 +22,27 @@ async fn aggregates_follow_the_latest_version_of_each_record() {
     let mut records = vec![
         // A: reclassified -> its count moves.
         incident("A", 1, "recorded", may, "Burglary", Some(PRESTON_A)),
-        incident("A", 2, "reclassified", may, "Criminal damage and arson", Some(PRESTON_A)),
+        incident(
+            "A",
+            2,
+            "reclassified",
+            may,
+            "Criminal damage and arson",
+            Some(PRESTON_A),
+        ),
         // B: cancelled -> its count disappears.
         incident("B", 1, "recorded", may, "Shoplifting", Some(PRESTON_B)),
         incident("B", 2, "cancelled", may, "Shoplifting", Some(PRESTON_B)),
         // C: versions out of order -> v2 wins, v1 changes nothing.
         incident("C", 2, "reclassified", may, "Robbery", Some(PRESTON_B)),
-        incident("C", 1, "recorded", may, "Theft from the person", Some(PRESTON_B)),
+        incident(
+            "C",
+            1,
+            "recorded",
+            may,
+            "Theft from the person",
+            Some(PRESTON_B),
+        ),
         // D: exact duplicate -> counted once.
         incident("D", 1, "recorded", may, "Drugs", Some(PRESTON_A)),
         incident("D", 1, "recorded", may, "Drugs", Some(PRESTON_A)),
@@ -37,7 +51,14 @@ async fn aggregates_follow_the_latest_version_of_each_record() {
         // G: outside the force area -> kept, marked.
         incident("G", 1, "recorded", may, "Burglary", Some(WIGAN)),
         // J: 23:30 UTC on 31 May is 00:30 on 1 June in London: a June crime.
-        incident("J", 1, "recorded", "2022-05-31T23:30:00Z", "Public order", Some(PRESTON_A)),
+        incident(
+            "J",
+            1,
+            "recorded",
+            "2022-05-31T23:30:00Z",
+            "Public order",
+            Some(PRESTON_A),
+        ),
     ];
     // H: a point only -> placed at the nearest LSOA centroid (this is Preston 004D's centroid).
     records.push(event(
@@ -60,18 +81,48 @@ async fn aggregates_follow_the_latest_version_of_each_record() {
     records.extend([not_json.clone(), version_zero.clone(), bad_type.clone()]);
     l.produce(INCIDENTS, &records).await;
     // E: a late event, for December 2021, after everything else.
-    l.produce(INCIDENTS, &[incident("E", 1, "recorded", "2021-12-15T09:00:00Z", "Public order", Some(BLACKBURN))])
-        .await;
+    l.produce(
+        INCIDENTS,
+        &[incident(
+            "E",
+            1,
+            "recorded",
+            "2021-12-15T09:00:00Z",
+            "Public order",
+            Some(BLACKBURN),
+        )],
+    )
+    .await;
     l.drain();
 
-    assert_eq!(crime_count(&l, "2022-05", "Burglary"), 2, "G (outside force) and I (offence 28E); A moved away");
+    assert_eq!(
+        crime_count(&l, "2022-05", "Burglary"),
+        2,
+        "G (outside force) and I (offence 28E); A moved away"
+    );
     assert_eq!(crime_count(&l, "2022-05", "Criminal damage and arson"), 1);
-    assert_eq!(crime_count(&l, "2022-05", "Shoplifting"), 0, "B was cancelled");
+    assert_eq!(
+        crime_count(&l, "2022-05", "Shoplifting"),
+        0,
+        "B was cancelled"
+    );
     assert_eq!(crime_count(&l, "2022-05", "Robbery"), 1);
-    assert_eq!(crime_count(&l, "2022-05", "Theft from the person"), 0, "stale v1 of C");
+    assert_eq!(
+        crime_count(&l, "2022-05", "Theft from the person"),
+        0,
+        "stale v1 of C"
+    );
     assert_eq!(crime_count(&l, "2022-05", "Drugs"), 1, "duplicate of D");
-    assert_eq!(crime_count(&l, "2022-06", "Public order"), 1, "J belongs to June in London time");
-    assert_eq!(crime_count(&l, "2021-12", "Public order"), 1, "late event E");
+    assert_eq!(
+        crime_count(&l, "2022-06", "Public order"),
+        1,
+        "J belongs to June in London time"
+    );
+    assert_eq!(
+        crime_count(&l, "2021-12", "Public order"),
+        1,
+        "late event E"
+    );
     // A, C, D, E, F, G, H, I, J: B is cancelled.
     assert_eq!(l.count("SELECT SUM(incidents) FROM incidents_monthly"), 9);
     assert_eq!(l.count("SELECT SUM(incidents) FROM incidents_daily"), 9);
@@ -113,14 +164,28 @@ async fn aggregates_follow_the_latest_version_of_each_record() {
     // The dead-letter topic has the three bad records, raw, with where they came from and why.
     let dead = l.consume_all(DLQ);
     assert_eq!(dead.len(), 3, "{dead:#?}");
-    for (record, expected_stage) in [(&not_json, "decode"), (&version_zero, "validate"), (&bad_type, "")] {
+    for (record, expected_stage) in [
+        (&not_json, "decode"),
+        (&version_zero, "validate"),
+        (&bad_type, ""),
+    ] {
         let d = dead
             .iter()
             .find(|d| d.payload == record.1)
             .unwrap_or_else(|| panic!("{} not dead-lettered", String::from_utf8_lossy(&record.1)));
         assert_eq!(d.header("lantern.source.topic"), Some(INCIDENTS));
-        assert!(d.header("lantern.source.partition").unwrap().parse::<i32>().is_ok());
-        assert!(d.header("lantern.source.offset").unwrap().parse::<i64>().is_ok());
+        assert!(
+            d.header("lantern.source.partition")
+                .unwrap()
+                .parse::<i32>()
+                .is_ok()
+        );
+        assert!(
+            d.header("lantern.source.offset")
+                .unwrap()
+                .parse::<i64>()
+                .is_ok()
+        );
         assert!(!d.header("lantern.reason").unwrap().is_empty());
         let stage = d.header("lantern.stage").unwrap();
         assert!(stage == "decode" || stage == "validate");
@@ -130,8 +195,18 @@ async fn aggregates_follow_the_latest_version_of_each_record() {
     }
 
     // A revision arriving after its record was published moves the published count.
-    l.produce(INCIDENTS, &[incident("A", 3, "cancelled", may, "Criminal damage and arson", Some(PRESTON_A))])
-        .await;
+    l.produce(
+        INCIDENTS,
+        &[incident(
+            "A",
+            3,
+            "cancelled",
+            may,
+            "Criminal damage and arson",
+            Some(PRESTON_A),
+        )],
+    )
+    .await;
     l.drain();
     assert_eq!(crime_count(&l, "2022-05", "Criminal damage and arson"), 0);
     assert_eq!(l.count("SELECT SUM(incidents) FROM incidents_monthly"), 8);

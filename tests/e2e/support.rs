@@ -18,11 +18,18 @@ pub const CYBER: &str = "lantern.cybercrime-reports.v1";
 pub const DLQ: &str = "lantern.dlq";
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A tansu broker with SQLite storage in a temp dir, killed when dropped.
@@ -35,14 +42,19 @@ pub struct Broker {
 
 impl Broker {
     pub fn start() -> Broker {
-        let tansu = std::env::var("TANSU").unwrap_or_else(|_| {
-            format!("{}/.cargo/bin/tansu", std::env::var("HOME").unwrap())
-        });
+        let tansu = std::env::var("TANSU")
+            .unwrap_or_else(|_| format!("{}/.cargo/bin/tansu", std::env::var("HOME").unwrap()));
         let port = free_port();
         let log = TempDir::new().unwrap();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(&tansu)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             // SQLite storage, not memory://: tansu 0.6.0's in-memory engine skips to the next
             // record batch when a fetch starts inside one, which loses records on every restart.
             .args(["--storage-engine", "sqlite://tansu.db"])
@@ -50,13 +62,19 @@ impl Broker {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log.path().join("tansu.log")).unwrap())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {tansu} (set TANSU or run scripts/install-broker.sh): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {tansu} (set TANSU or run scripts/install-broker.sh): {e}")
+            });
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "tansu did not listen on {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Broker { child, port, _log: log }
+        Broker {
+            child,
+            port,
+            _log: log,
+        }
     }
 
     pub fn bootstrap(&self) -> String {
@@ -101,7 +119,11 @@ impl Lantern {
             ),
         )
         .unwrap();
-        let lantern = Lantern { broker, _dir: dir, config };
+        let lantern = Lantern {
+            broker,
+            _dir: dir,
+            config,
+        };
         lantern.ok(&["topics"]);
         lantern
     }
@@ -151,8 +173,17 @@ impl Lantern {
     pub fn count(&self, query: &str) -> i64 {
         let rows = self.sql(query);
         assert_eq!(rows.len(), 1, "{query}: {rows:?}");
-        let value = rows[0].as_object().unwrap().values().next().cloned().unwrap_or(Value::Null);
-        value.as_i64().or_else(|| value.as_f64().map(|f| f as i64)).unwrap_or(0)
+        let value = rows[0]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .cloned()
+            .unwrap_or(Value::Null);
+        value
+            .as_i64()
+            .or_else(|| value.as_f64().map(|f| f as i64))
+            .unwrap_or(0)
     }
 
     pub async fn produce(&self, topic: &str, records: &[(String, Vec<u8>)]) {
@@ -163,7 +194,10 @@ impl Lantern {
             .unwrap();
         for (key, payload) in records {
             producer
-                .send(FutureRecord::to(topic).key(key).payload(payload), Duration::from_secs(30))
+                .send(
+                    FutureRecord::to(topic).key(key).payload(payload),
+                    Duration::from_secs(30),
+                )
                 .await
                 .map_err(|(e, _)| e)
                 .unwrap();
@@ -189,7 +223,13 @@ impl Lantern {
                         .headers()
                         .map(|h| {
                             h.iter()
-                                .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                                .map(|h| {
+                                    (
+                                        h.key.to_string(),
+                                        String::from_utf8_lossy(h.value.unwrap_or_default())
+                                            .into_owned(),
+                                    )
+                                })
                                 .collect()
                         })
                         .unwrap_or_default();
@@ -215,7 +255,10 @@ pub struct ConsumedRecord {
 
 impl ConsumedRecord {
     pub fn header(&self, key: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -226,7 +269,14 @@ pub fn event(key: &str, value: Value) -> (String, Vec<u8>) {
 
 /// An incident event with the given identity, version, status, month and crime type, placed by
 /// LSOA code (or with no location when `lsoa` is None).
-pub fn incident(id: &str, version: u64, status: &str, occurred: &str, crime_type: &str, lsoa: Option<&str>) -> (String, Vec<u8>) {
+pub fn incident(
+    id: &str,
+    version: u64,
+    status: &str,
+    occurred: &str,
+    crime_type: &str,
+    lsoa: Option<&str>,
+) -> (String, Vec<u8>) {
     let mut value = serde_json::json!({
         "event_id": format!("{id}:v{version}"),
         "schema_version": 1,

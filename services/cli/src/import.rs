@@ -49,9 +49,15 @@ pub async fn run(config: Config, command: ImportCommand) -> anyhow::Result<()> {
         ImportCommand::PoliceUk { files } => {
             for file in files {
                 let started = Instant::now();
-                let import = lantern_ingest::read_police_uk(&file).with_context(|| format!("reading {}", file.display()))?;
+                let import = lantern_ingest::read_police_uk(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
                 for rejected in &import.rejected {
-                    eprintln!("{}: line {}: {}", file.display(), rejected.line, rejected.reason);
+                    eprintln!(
+                        "{}: line {}: {}",
+                        file.display(),
+                        rejected.line,
+                        rejected.reason
+                    );
                 }
                 let sent = publish(&config, &config.topics.incidents, &import.events).await?;
                 println!(
@@ -70,10 +76,16 @@ pub async fn run(config: Config, command: ImportCommand) -> anyhow::Result<()> {
             cyber_per_month,
             seed,
         } => {
-            let months = months.iter().map(|m| parse_month(m)).collect::<anyhow::Result<Vec<_>>>()?;
+            let months = months
+                .iter()
+                .map(|m| parse_month(m))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let reference_dir = config.pipelines.dir.join("reference");
-            let reference = lantern_enrich::ReferenceData::load(&reference_dir, &config.processor.force_area_code)
-                .with_context(|| format!("loading reference data from {}", reference_dir.display()))?;
+            let reference = lantern_enrich::ReferenceData::load(
+                &reference_dir,
+                &config.processor.force_area_code,
+            )
+            .with_context(|| format!("loading reference data from {}", reference_dir.display()))?;
             let places: Vec<(String, f64, f64)> = reference
                 .places
                 .lsoas_in_force()
@@ -81,13 +93,24 @@ pub async fn run(config: Config, command: ImportCommand) -> anyhow::Result<()> {
                 .map(|(code, lat, lon)| (code.to_string(), lat, lon))
                 .collect();
             if places.is_empty() {
-                bail!("no LSOAs in force area {} (processor.force_area_code)", config.processor.force_area_code);
+                bail!(
+                    "no LSOAs in force area {} (processor.force_area_code)",
+                    config.processor.force_area_code
+                );
             }
-            let business = lantern_ingest::synthetic_business_crime(&places, &months, business_per_month, seed);
-            let cyber = lantern_ingest::synthetic_cybercrime(&places, &months, cyber_per_month, seed);
+            let business = lantern_ingest::synthetic_business_crime(
+                &places,
+                &months,
+                business_per_month,
+                seed,
+            );
+            let cyber =
+                lantern_ingest::synthetic_cybercrime(&places, &months, cyber_per_month, seed);
             let b = publish(&config, &config.topics.business_crime, &business).await?;
             let c = publish(&config, &config.topics.cybercrime, &cyber).await?;
-            println!("synthetic: {b} business-crime and {c} cybercrime events published (source = \"synthetic\")");
+            println!(
+                "synthetic: {b} business-crime and {c} cybercrime events published (source = \"synthetic\")"
+            );
         }
     }
     Ok(())
@@ -105,10 +128,20 @@ fn parse_month(text: &str) -> anyhow::Result<(i32, u32)> {
 
 pub async fn create_topics(config: &Config, partitions: i32) -> anyhow::Result<()> {
     let t = &config.topics;
-    let topics = [t.incidents.as_str(), t.business_crime.as_str(), t.cybercrime.as_str(), t.dead_letter.as_str()];
+    let topics = [
+        t.incidents.as_str(),
+        t.business_crime.as_str(),
+        t.cybercrime.as_str(),
+        t.dead_letter.as_str(),
+    ];
     kafka::ensure_topics(&config.kafka, &topics, partitions)
         .await
-        .with_context(|| format!("creating topics on {} (kafka.bootstrap_servers)", config.kafka.bootstrap_servers))
+        .with_context(|| {
+            format!(
+                "creating topics on {} (kafka.bootstrap_servers)",
+                config.kafka.bootstrap_servers
+            )
+        })
 }
 
 /// Sends `events`, keeping a bounded number in flight, and waits for every acknowledgement.
@@ -117,7 +150,9 @@ async fn publish(config: &Config, topic: &str, events: &[KeyedEvent]) -> anyhow:
     let producer: FutureProducer = kafka::producer(&config.kafka)?;
     let mut pending: Vec<DeliveryFuture> = Vec::with_capacity(IN_FLIGHT);
     for event in events {
-        let mut record = FutureRecord::to(topic).key(event.key.as_bytes()).payload(&event.payload);
+        let mut record = FutureRecord::to(topic)
+            .key(event.key.as_bytes())
+            .payload(&event.payload);
         loop {
             match producer.send_result(record) {
                 Ok(delivery) => {
@@ -130,7 +165,9 @@ async fn publish(config: &Config, topic: &str, events: &[KeyedEvent]) -> anyhow:
                     await_all(&mut pending, topic).await?;
                     producer.poll(std::time::Duration::from_millis(10));
                 }
-                Err((error, _)) => return Err(error).with_context(|| format!("publishing to {topic}")),
+                Err((error, _)) => {
+                    return Err(error).with_context(|| format!("publishing to {topic}"));
+                }
             }
         }
         if pending.len() >= IN_FLIGHT {

@@ -31,7 +31,14 @@ pub async fn run(config: Config, args: ProcessArgs) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let options = RunOptions { drain: args.drain };
-    let result = lantern_stream::run(config, metrics, readiness, options, lantern_common::shutdown::signal()).await;
+    let result = lantern_stream::run(
+        config,
+        metrics,
+        readiness,
+        options,
+        lantern_common::shutdown::signal(),
+    )
+    .await;
     let _ = stop_http.send(());
     let _ = http_task.await;
     let summaries = result?;

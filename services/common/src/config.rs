@@ -35,7 +35,7 @@ fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// How to reach Kafka.
@@ -119,19 +119,6 @@ pub struct HttpConfig {
     pub listen: String,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            kafka: KafkaConfig::default(),
-            topics: TopicsConfig::default(),
-            processor: ProcessorConfig::default(),
-            storage: StorageConfig::default(),
-            pipelines: PipelinesConfig::default(),
-            http: HttpConfig::default(),
-        }
-    }
-}
-
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
@@ -160,7 +147,11 @@ impl Default for ProcessorConfig {
             max_batch_events: 100_000,
             max_batch_wait_ms: 500,
             force_area_code: "E23000003".into(),
-            pipelines: vec!["incidents".into(), "business_crime".into(), "cybercrime".into()],
+            pipelines: vec![
+                "incidents".into(),
+                "business_crime".into(),
+                "cybercrime".into(),
+            ],
         }
     }
 }
@@ -213,10 +204,12 @@ impl Config {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-                    origin: path.display().to_string(),
-                    message: e.to_string(),
-                })?;
+                let table: toml::Table =
+                    text.parse()
+                        .map_err(|e: toml::de::Error| ConfigError::Parse {
+                            origin: path.display().to_string(),
+                            message: e.to_string(),
+                        })?;
                 (table, path.display().to_string())
             }
             None => (toml::Table::new(), "defaults".to_string()),
@@ -242,7 +235,10 @@ impl Config {
     }
 
     /// Reads secret files into `kafka.properties`, then environment secrets (which win).
-    fn resolve_secrets(&mut self, env_secrets: BTreeMap<String, String>) -> Result<(), ConfigError> {
+    fn resolve_secrets(
+        &mut self,
+        env_secrets: BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
         for (property, path) in &self.kafka.secret_files {
             let value = std::fs::read_to_string(path).map_err(|e| {
                 invalid(
@@ -250,7 +246,9 @@ impl Config {
                     format!("cannot read {}: {e}", path.display()),
                 )
             })?;
-            self.kafka.properties.insert(property.clone(), value.trim_end().to_string());
+            self.kafka
+                .properties
+                .insert(property.clone(), value.trim_end().to_string());
         }
         self.kafka.properties.extend(env_secrets);
         Ok(())
@@ -268,7 +266,10 @@ impl Config {
         ] {
             let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
             if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) {
-                return Err(invalid(key, format!("{topic:?} is not a legal Kafka topic name")));
+                return Err(invalid(
+                    key,
+                    format!("{topic:?} is not a legal Kafka topic name"),
+                ));
             }
         }
         if self.processor.max_batch_events == 0 {
@@ -295,7 +296,10 @@ impl Config {
         if self.http.listen.parse::<SocketAddr>().is_err() {
             return Err(invalid(
                 "http.listen",
-                format!("{:?} is not a socket address like 127.0.0.1:9898", self.http.listen),
+                format!(
+                    "{:?} is not a socket address like 127.0.0.1:9898",
+                    self.http.listen
+                ),
             ));
         }
         Ok(())
@@ -304,10 +308,18 @@ impl Config {
 
 /// Applies `LANTERN_SECTION__KEY=value` to the TOML tree. Values are parsed as TOML scalars or
 /// arrays when they parse (numbers, booleans, `["a","b"]`), else taken as strings.
-fn apply_override(root: &mut toml::Table, var: &str, path: &str, value: &str) -> Result<(), ConfigError> {
+fn apply_override(
+    root: &mut toml::Table,
+    var: &str,
+    path: &str,
+    value: &str,
+) -> Result<(), ConfigError> {
     let keys: Vec<String> = path.split("__").map(|k| k.to_ascii_lowercase()).collect();
     if keys.len() < 2 || keys.iter().any(String::is_empty) {
-        return Err(invalid(var, "environment overrides look like LANTERN_<SECTION>__<KEY>"));
+        return Err(invalid(
+            var,
+            "environment overrides look like LANTERN_<SECTION>__<KEY>",
+        ));
     }
     let parsed = format!("v = {value}")
         .parse::<toml::Table>()
@@ -332,7 +344,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -366,17 +381,27 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let err = Config::load_with_env(None, env(&[("LANTERN_PROCESSOR__MAX_BATCH_EVENTS", "0")])).unwrap_err();
-        assert!(err.to_string().contains("processor.max_batch_events"), "{err}");
-        let err = Config::load_with_env(None, env(&[("LANTERN_HTTP__LISTEN", "nowhere")])).unwrap_err();
+        let err = Config::load_with_env(None, env(&[("LANTERN_PROCESSOR__MAX_BATCH_EVENTS", "0")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("processor.max_batch_events"),
+            "{err}"
+        );
+        let err =
+            Config::load_with_env(None, env(&[("LANTERN_HTTP__LISTEN", "nowhere")])).unwrap_err();
         assert!(err.to_string().contains("http.listen"), "{err}");
-        let err = Config::load_with_env(None, env(&[("LANTERN_PROCESSOR__FORCE_AREA_CODE", "X1")])).unwrap_err();
-        assert!(err.to_string().contains("processor.force_area_code"), "{err}");
+        let err = Config::load_with_env(None, env(&[("LANTERN_PROCESSOR__FORCE_AREA_CODE", "X1")]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("processor.force_area_code"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_keys_are_rejected_with_their_name() {
-        let err = Config::load_with_env(None, env(&[("LANTERN_KAFKA__BOOTSTRAP", "x")])).unwrap_err();
+        let err =
+            Config::load_with_env(None, env(&[("LANTERN_KAFKA__BOOTSTRAP", "x")])).unwrap_err();
         assert!(err.to_string().contains("bootstrap"), "{err}");
     }
 
@@ -389,14 +414,24 @@ mod tests {
         let config_path = dir.join("lantern.toml");
         std::fs::write(
             &config_path,
-            format!("[kafka.secret_files]\n\"sasl.password\" = {:?}\n", secret.display().to_string()),
+            format!(
+                "[kafka.secret_files]\n\"sasl.password\" = {:?}\n",
+                secret.display().to_string()
+            ),
         )
         .unwrap();
         let config = Config::load_with_env(Some(&config_path), env(&[])).unwrap();
         assert_eq!(config.kafka.properties["sasl.password"], "from-file");
         let missing = dir.join("missing.toml");
-        std::fs::write(&missing, "[kafka.secret_files]\n\"sasl.password\" = \"/nonexistent/pw\"\n").unwrap();
+        std::fs::write(
+            &missing,
+            "[kafka.secret_files]\n\"sasl.password\" = \"/nonexistent/pw\"\n",
+        )
+        .unwrap();
         let err = Config::load_with_env(Some(&missing), env(&[])).unwrap_err();
-        assert!(err.to_string().contains("kafka.secret_files.sasl.password"), "{err}");
+        assert!(
+            err.to_string().contains("kafka.secret_files.sasl.password"),
+            "{err}"
+        );
     }
 }

@@ -45,9 +45,15 @@ pub async fn serve(
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .with_state(AppState { registry, readiness });
+        .with_state(AppState {
+            registry,
+            readiness,
+        });
     let handle = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             tracing::error!(%error, "Operational HTTP endpoint failed.");
         }
     });
@@ -57,8 +63,14 @@ pub async fn serve(
 async fn metrics(State(state): State<AppState>) -> (StatusCode, String) {
     let mut buffer = Vec::new();
     match TextEncoder::new().encode(&state.registry.gather(), &mut buffer) {
-        Ok(()) => (StatusCode::OK, String::from_utf8_lossy(&buffer).into_owned()),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot encode metrics: {e}\n")),
+        Ok(()) => (
+            StatusCode::OK,
+            String::from_utf8_lossy(&buffer).into_owned(),
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode metrics: {e}\n"),
+        ),
     }
 }
 

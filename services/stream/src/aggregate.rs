@@ -40,12 +40,17 @@ pub struct Aggregates {
 
 impl Aggregates {
     /// Reads `<sql_dir>/<table>.sql` for each table.
-    pub fn load(sql_dir: &Path, facts_table: &'static str, tables: &[&str]) -> Result<Self, StreamError> {
+    pub fn load(
+        sql_dir: &Path,
+        facts_table: &'static str,
+        tables: &[&str],
+    ) -> Result<Self, StreamError> {
         let defs = tables
             .iter()
             .map(|table| {
                 let path = sql_dir.join(format!("{table}.sql"));
-                let sql = std::fs::read_to_string(&path).map_err(|source| StreamError::Definition { path, source })?;
+                let sql = std::fs::read_to_string(&path)
+                    .map_err(|source| StreamError::Definition { path, source })?;
                 Ok(AggregateDef {
                     table: table.to_string(),
                     sql: sql.trim().trim_end_matches(';').to_string(),
@@ -84,13 +89,19 @@ impl Aggregates {
 }
 
 /// Groups rows by the `month` column, keeping their order within each month.
-fn split_by_month(batches: &[RecordBatch]) -> Result<HashMap<String, Vec<RecordBatch>>, arrow::error::ArrowError> {
+fn split_by_month(
+    batches: &[RecordBatch],
+) -> Result<HashMap<String, Vec<RecordBatch>>, arrow::error::ArrowError> {
     let mut out: HashMap<String, Vec<RecordBatch>> = HashMap::new();
     for batch in batches {
         let months = batch
             .column_by_name("month")
             .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-            .ok_or_else(|| arrow::error::ArrowError::SchemaError("aggregate output has no string `month` column".into()))?;
+            .ok_or_else(|| {
+                arrow::error::ArrowError::SchemaError(
+                    "aggregate output has no string `month` column".into(),
+                )
+            })?;
         let mut rows: HashMap<&str, Vec<u32>> = HashMap::new();
         for row in 0..months.len() {
             rows.entry(months.value(row)).or_default().push(row as u32);

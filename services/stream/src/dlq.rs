@@ -32,7 +32,9 @@ pub struct DeadLetters {
 
 impl std::fmt::Debug for DeadLetters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeadLetters").field("topic", &self.topic).finish()
+        f.debug_struct("DeadLetters")
+            .field("topic", &self.topic)
+            .finish()
     }
 }
 
@@ -47,7 +49,12 @@ impl DeadLetters {
     }
 
     /// Queues `message` for the dead-letter topic. `stage` is "decode" or "validate".
-    pub async fn send(&mut self, message: &OwnedMessage, stage: &str, reason: &str) -> Result<(), StreamError> {
+    pub async fn send(
+        &mut self,
+        message: &OwnedMessage,
+        stage: &str,
+        reason: &str,
+    ) -> Result<(), StreamError> {
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
         let headers = OwnedHeaders::new()
@@ -71,9 +78,15 @@ impl DeadLetters {
                     return Ok(());
                 }
                 // The local queue is full: let librdkafka drain it, then retry the same record.
-                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
                     record = back;
-                    self.producer.poll(Timeout::After(std::time::Duration::from_millis(50)));
+                    self.producer
+                        .poll(Timeout::After(std::time::Duration::from_millis(50)));
                     tokio::task::yield_now().await;
                 }
                 Err((source, _)) => {

@@ -35,7 +35,9 @@ pub fn consumer(kafka: &KafkaConfig, group_id: &str) -> Result<StreamConsumer, S
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .create()
-        .map_err(StreamError::kafka(format!("creating consumer for group {group_id}")))
+        .map_err(StreamError::kafka(format!(
+            "creating consumer for group {group_id}"
+        )))
 }
 
 /// An idempotent producer (no duplicates from internal retries), acknowledged by all replicas.
@@ -50,7 +52,11 @@ pub fn producer(kafka: &KafkaConfig) -> Result<FutureProducer, StreamError> {
 }
 
 /// Creates any of `topics` that do not exist yet. Existing topics are left alone.
-pub async fn ensure_topics(kafka: &KafkaConfig, topics: &[&str], partitions: i32) -> Result<(), StreamError> {
+pub async fn ensure_topics(
+    kafka: &KafkaConfig,
+    topics: &[&str],
+    partitions: i32,
+) -> Result<(), StreamError> {
     let admin: AdminClient<DefaultClientContext> = client_config(kafka)
         .create()
         .map_err(StreamError::kafka("creating admin client"))?;
@@ -91,14 +97,20 @@ pub fn partitions(consumer: &StreamConsumer, topic: &str) -> Result<Vec<i32>, St
 }
 
 /// High watermark (next offset to be written) of each partition.
-pub fn high_watermarks(consumer: &StreamConsumer, topic: &str, partitions: &[i32]) -> Result<HashMap<i32, i64>, StreamError> {
+pub fn high_watermarks(
+    consumer: &StreamConsumer,
+    topic: &str,
+    partitions: &[i32],
+) -> Result<HashMap<i32, i64>, StreamError> {
     partitions
         .iter()
         .map(|&p| {
             consumer
                 .fetch_watermarks(topic, p, METADATA_TIMEOUT)
                 .map(|(_, high)| (p, high))
-                .map_err(StreamError::kafka(format!("fetching watermarks of {topic}/{p}")))
+                .map_err(StreamError::kafka(format!(
+                    "fetching watermarks of {topic}/{p}"
+                )))
         })
         .collect()
 }

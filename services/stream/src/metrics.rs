@@ -2,7 +2,9 @@
 //! `docs/metrics.md`); labels are bounded: pipeline, topic, partition, stage, reason — never a
 //! record id.
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// Every metric of the stream processors, registered once in a caller-supplied registry.
 #[derive(Debug, Clone)]
@@ -30,22 +32,26 @@ pub struct StreamMetrics {
 
 impl StreamMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(c.clone()))?;
-            Ok(c)
-        };
-        let gauge = |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
-            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok(g)
-        };
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
+        let gauge =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
+                let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(g.clone()))?;
+                Ok(g)
+            };
         let commit_duration = HistogramVec::new(
             HistogramOpts::new(
                 "lantern_stream_commit_duration_seconds",
                 "Time to publish one table commit.",
             )
-            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             &["pipeline"],
         )?;
         registry.register(Box::new(commit_duration.clone()))?;
@@ -107,22 +113,41 @@ mod tests {
     fn names_follow_the_spec() {
         let registry = Registry::new();
         let m = StreamMetrics::register(&registry).unwrap();
-        m.events_received.with_label_values(&["incidents", "t"]).inc();
+        m.events_received
+            .with_label_values(&["incidents", "t"])
+            .inc();
         m.events_accepted.with_label_values(&["incidents"]).inc();
-        m.events_dead_lettered.with_label_values(&["incidents", "decode"]).inc();
-        m.events_discarded.with_label_values(&["incidents", "duplicate"]).inc();
-        m.committed_offset.with_label_values(&["incidents", "t", "0"]).set(1);
+        m.events_dead_lettered
+            .with_label_values(&["incidents", "decode"])
+            .inc();
+        m.events_discarded
+            .with_label_values(&["incidents", "duplicate"])
+            .inc();
+        m.committed_offset
+            .with_label_values(&["incidents", "t", "0"])
+            .set(1);
         m.table_commits.with_label_values(&["incidents"]).inc();
         m.commit_timer("incidents").observe(0.1);
         m.state_records.with_label_values(&["incidents"]).set(1);
-        m.offsets_skipped.with_label_values(&["incidents", "t", "0"]).inc();
-        let names: Vec<String> = registry.gather().iter().map(|f| f.name().to_string()).collect();
+        m.offsets_skipped
+            .with_label_values(&["incidents", "t", "0"])
+            .inc();
+        let names: Vec<String> = registry
+            .gather()
+            .iter()
+            .map(|f| f.name().to_string())
+            .collect();
         assert_eq!(names.len(), 9);
         for name in names {
             assert!(name.starts_with("lantern_stream_"), "{name}");
             let is_counter = name.ends_with("_total");
-            let is_unit = name.ends_with("_seconds") || name.ends_with("_offset") || name.ends_with("_records");
-            assert!(is_counter || is_unit, "{name} has neither _total nor a unit suffix");
+            let is_unit = name.ends_with("_seconds")
+                || name.ends_with("_offset")
+                || name.ends_with("_records");
+            assert!(
+                is_counter || is_unit,
+                "{name} has neither _total nor a unit suffix"
+            );
         }
     }
 }

@@ -21,7 +21,11 @@ pub trait PipelineKind: Send + Sync + 'static {
     type Event: Event + Send;
     type Fact: Fact;
     fn topic(topics: &TopicsConfig) -> &str;
-    fn enrich(event: Self::Event, reference: &ReferenceData, months: &mut MonthLabels) -> Self::Fact;
+    fn enrich(
+        event: Self::Event,
+        reference: &ReferenceData,
+        months: &mut MonthLabels,
+    ) -> Self::Fact;
 }
 
 #[derive(Debug)]
@@ -40,7 +44,11 @@ impl PipelineKind for Incidents {
     fn topic(topics: &TopicsConfig) -> &str {
         &topics.incidents
     }
-    fn enrich(event: Incident, reference: &ReferenceData, months: &mut MonthLabels) -> IncidentFact {
+    fn enrich(
+        event: Incident,
+        reference: &ReferenceData,
+        months: &mut MonthLabels,
+    ) -> IncidentFact {
         IncidentFact::enrich(event, reference, months)
     }
 }
@@ -54,7 +62,11 @@ impl PipelineKind for BusinessCrimes {
     fn topic(topics: &TopicsConfig) -> &str {
         &topics.business_crime
     }
-    fn enrich(event: BusinessCrime, reference: &ReferenceData, months: &mut MonthLabels) -> BusinessCrimeFact {
+    fn enrich(
+        event: BusinessCrime,
+        reference: &ReferenceData,
+        months: &mut MonthLabels,
+    ) -> BusinessCrimeFact {
         BusinessCrimeFact::enrich(event, reference, months)
     }
 }
@@ -68,7 +80,11 @@ impl PipelineKind for Cybercrimes {
     fn topic(topics: &TopicsConfig) -> &str {
         &topics.cybercrime
     }
-    fn enrich(event: CybercrimeReport, reference: &ReferenceData, months: &mut MonthLabels) -> CybercrimeFact {
+    fn enrich(
+        event: CybercrimeReport,
+        reference: &ReferenceData,
+        months: &mut MonthLabels,
+    ) -> CybercrimeFact {
         CybercrimeFact::enrich(event, reference, months)
     }
 }

@@ -152,14 +152,23 @@ async fn run_pipeline<P: PipelineKind>(
 ) -> Result<PipelineSummary, StreamError> {
     let config = &env.config;
     let dir = pipeline_dir(&config.storage.data_dir, P::NAME);
-    let aggregates = Aggregates::load(&config.pipelines.dir.join("sql"), P::FACTS_TABLE, P::AGGREGATES)?;
+    let aggregates = Aggregates::load(
+        &config.pipelines.dir.join("sql"),
+        P::FACTS_TABLE,
+        P::AGGREGATES,
+    )?;
     let mut months = MonthLabels::default();
     let mut state = FactState::<P::Fact>::default();
 
     let mut manifest = match load_current(&dir)? {
         Some(manifest) => {
             restore::<P>(&dir, &manifest, &mut state, &mut months)?;
-            info!(pipeline = P::NAME, seq = manifest.seq, records = state.len(), "Restored state from the published manifest.");
+            info!(
+                pipeline = P::NAME,
+                seq = manifest.seq,
+                records = state.len(),
+                "Restored state from the published manifest."
+            );
             manifest
         }
         None => create_tables::<P>(&dir, &aggregates).await?,
@@ -173,28 +182,53 @@ async fn run_pipeline<P: PipelineKind>(
         return Ok(summary::<P>(&state, 0, 0, 0));
     };
     assign(&consumer, &topic, &partitions, &manifest)?;
-    let mut dead_letters = DeadLetters::new(kafka::producer(&config.kafka)?, config.topics.dead_letter.clone(), P::NAME);
+    let mut dead_letters = DeadLetters::new(
+        kafka::producer(&config.kafka)?,
+        config.topics.dead_letter.clone(),
+        P::NAME,
+    );
     let _ = ready.send(()).await;
-    info!(pipeline = P::NAME, topic, group, partitions = partitions.len(), "Consuming.");
+    info!(
+        pipeline = P::NAME,
+        topic,
+        group,
+        partitions = partitions.len(),
+        "Consuming."
+    );
 
     let m = &env.metrics;
     let received = m.events_received.with_label_values(&[P::NAME, &topic]);
     let accepted = m.events_accepted.with_label_values(&[P::NAME]);
-    let duplicates = m.events_discarded.with_label_values(&[P::NAME, "duplicate"]);
-    let stale = m.events_discarded.with_label_values(&[P::NAME, "stale_version"]);
+    let duplicates = m
+        .events_discarded
+        .with_label_values(&[P::NAME, "duplicate"]);
+    let stale = m
+        .events_discarded
+        .with_label_values(&[P::NAME, "stale_version"]);
     let (mut total_received, mut total_dead, mut commits) = (0u64, 0u64, 0u64);
     let max_wait = Duration::from_millis(config.processor.max_batch_wait_ms);
     // Where each partition should continue, to notice records a broker fails to return.
-    let mut expected_next: BTreeMap<i32, i64> = manifest.offsets.get(&topic).cloned().unwrap_or_default();
+    let mut expected_next: BTreeMap<i32, i64> =
+        manifest.offsets.get(&topic).cloned().unwrap_or_default();
 
     loop {
-        let batch = crate::source::next_batch(&consumer, config.processor.max_batch_events, max_wait, IDLE_POLL, &mut stopped).await;
+        let batch = crate::source::next_batch(
+            &consumer,
+            config.processor.max_batch_events,
+            max_wait,
+            IDLE_POLL,
+            &mut stopped,
+        )
+        .await;
         if batch.is_empty() {
             if *stopped.borrow() {
                 break;
             }
             if env.options.drain && caught_up(&consumer, &topic, &partitions, &manifest)? {
-                info!(pipeline = P::NAME, "Caught up with every partition; draining done.");
+                info!(
+                    pipeline = P::NAME,
+                    "Caught up with every partition; draining done."
+                );
                 break;
             }
             continue;
@@ -209,7 +243,10 @@ async fn run_pipeline<P: PipelineKind>(
             {
                 // Lantern's topics are neither compacted nor transactional, so a jump means the
                 // broker did not return records it acknowledged. Make it loud.
-                warn!(pipeline = P::NAME, topic, partition, expected, offset, "The broker skipped offsets.");
+                warn!(
+                    pipeline = P::NAME,
+                    topic, partition, expected, offset, "The broker skipped offsets."
+                );
                 m.offsets_skipped
                     .with_label_values(&[P::NAME, &topic, &partition.to_string()])
                     .inc_by((offset - expected) as u64);
@@ -226,8 +263,17 @@ async fn run_pipeline<P: PipelineKind>(
                     }
                 }
                 Err((stage, reason)) => {
-                    m.events_dead_lettered.with_label_values(&[P::NAME, stage]).inc();
-                    warn!(pipeline = P::NAME, partition = message.partition(), offset = message.offset(), stage, reason, "Dead-lettered a record.");
+                    m.events_dead_lettered
+                        .with_label_values(&[P::NAME, stage])
+                        .inc();
+                    warn!(
+                        pipeline = P::NAME,
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        stage,
+                        reason,
+                        "Dead-lettered a record."
+                    );
                     dead_letters.send(message, stage, &reason).await?;
                 }
             }
@@ -241,7 +287,9 @@ async fn run_pipeline<P: PipelineKind>(
         timer.observe_duration();
         commits += 1;
         m.table_commits.with_label_values(&[P::NAME]).inc();
-        m.state_records.with_label_values(&[P::NAME]).set(state.len() as i64);
+        m.state_records
+            .with_label_values(&[P::NAME])
+            .set(state.len() as i64);
 
         // Kafka's committed offsets follow the manifest (which is what restarts use); committing
         // them lets operators see consumer lag with standard Kafka tools.
@@ -253,7 +301,12 @@ async fn run_pipeline<P: PipelineKind>(
     Ok(summary::<P>(&state, total_received, total_dead, commits))
 }
 
-fn summary<P: PipelineKind>(state: &FactState<P::Fact>, received: u64, dead_lettered: u64, commits: u64) -> PipelineSummary {
+fn summary<P: PipelineKind>(
+    state: &FactState<P::Fact>,
+    received: u64,
+    dead_lettered: u64,
+    commits: u64,
+) -> PipelineSummary {
     PipelineSummary {
         pipeline: P::NAME.to_string(),
         received,
@@ -281,10 +334,11 @@ fn restore<P: PipelineKind>(
     for path in manifest.table_paths(dir, P::FACTS_TABLE) {
         let (_, batches) = read_parquet(&path)?;
         for batch in &batches {
-            let facts = P::Fact::from_batch(batch, months).map_err(|reason| StreamError::Facts {
-                table: format!("{} ({})", P::FACTS_TABLE, path.display()),
-                reason,
-            })?;
+            let facts =
+                P::Fact::from_batch(batch, months).map_err(|reason| StreamError::Facts {
+                    table: format!("{} ({})", P::FACTS_TABLE, path.display()),
+                    reason,
+                })?;
             facts.into_iter().for_each(|f| state.restore(f));
         }
     }
@@ -292,7 +346,10 @@ fn restore<P: PipelineKind>(
 }
 
 /// First start of a pipeline: publish every table, empty, so SQL can query them at once.
-async fn create_tables<P: PipelineKind>(dir: &std::path::Path, aggregates: &Aggregates) -> Result<Manifest, StreamError> {
+async fn create_tables<P: PipelineKind>(
+    dir: &std::path::Path,
+    aggregates: &Aggregates,
+) -> Result<Manifest, StreamError> {
     let mut commit = Commit::begin(dir, P::NAME, None);
     let empty = P::Fact::to_batch(&[]).map_err(|e| StreamError::Facts {
         table: P::FACTS_TABLE.into(),
@@ -325,13 +382,22 @@ async fn publish<P: PipelineKind>(
         let mut month_batches = Vec::with_capacity(touched.len());
         for month in &touched {
             let batch = P::Fact::to_batch(&state.month_facts(month)).map_err(facts_error)?;
-            commit.put_partition(P::FACTS_TABLE, month, schema.clone(), std::slice::from_ref(&batch))?;
+            commit.put_partition(
+                P::FACTS_TABLE,
+                month,
+                schema.clone(),
+                std::slice::from_ref(&batch),
+            )?;
             month_batches.push(batch);
         }
         let all = concat_batches(&schema, &month_batches).map_err(facts_error)?;
         for output in aggregates.compute(all).await? {
             for month in &touched {
-                let rows = output.by_month.get(&**month).map(Vec::as_slice).unwrap_or_default();
+                let rows = output
+                    .by_month
+                    .get(&**month)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 commit.put_partition(&output.table, month, output.schema.clone(), rows)?;
             }
         }
@@ -342,10 +408,19 @@ async fn publish<P: PipelineKind>(
     Ok(commit.publish()?)
 }
 
-fn commit_offsets(consumer: &StreamConsumer, topic: &str, offsets: &BTreeMap<i32, i64>, pipeline: &str, m: &StreamMetrics) {
+fn commit_offsets(
+    consumer: &StreamConsumer,
+    topic: &str,
+    offsets: &BTreeMap<i32, i64>,
+    pipeline: &str,
+    m: &StreamMetrics,
+) {
     let mut list = TopicPartitionList::new();
     for (&partition, &next) in offsets {
-        if list.add_partition_offset(topic, partition, Offset::Offset(next)).is_ok() {
+        if list
+            .add_partition_offset(topic, partition, Offset::Offset(next))
+            .is_ok()
+        {
             m.committed_offset
                 .with_label_values(&[pipeline, topic, &partition.to_string()])
                 .set(next);
@@ -381,7 +456,12 @@ async fn wait_for_partitions(
 }
 
 /// Assigns every partition, starting where the published manifest says (or at the beginning).
-fn assign(consumer: &StreamConsumer, topic: &str, partitions: &[i32], manifest: &Manifest) -> Result<(), StreamError> {
+fn assign(
+    consumer: &StreamConsumer,
+    topic: &str,
+    partitions: &[i32],
+    manifest: &Manifest,
+) -> Result<(), StreamError> {
     let published = manifest.offsets.get(topic);
     let mut list = TopicPartitionList::new();
     for &partition in partitions {
@@ -391,17 +471,25 @@ fn assign(consumer: &StreamConsumer, topic: &str, partitions: &[i32], manifest: 
         list.add_partition_offset(topic, partition, offset)
             .map_err(StreamError::kafka(format!("assigning {topic}/{partition}")))?;
     }
-    consumer
-        .assign(&list)
-        .map_err(StreamError::kafka(format!("assigning partitions of {topic}")))
+    consumer.assign(&list).map_err(StreamError::kafka(format!(
+        "assigning partitions of {topic}"
+    )))
 }
 
 /// True when the published offsets reach the high watermark of every partition.
-fn caught_up(consumer: &StreamConsumer, topic: &str, partitions: &[i32], manifest: &Manifest) -> Result<bool, StreamError> {
+fn caught_up(
+    consumer: &StreamConsumer,
+    topic: &str,
+    partitions: &[i32],
+    manifest: &Manifest,
+) -> Result<bool, StreamError> {
     let ends = kafka::high_watermarks(consumer, topic, partitions)?;
     let published = manifest.offsets.get(topic);
     Ok(ends.iter().all(|(partition, &end)| {
-        let next = published.and_then(|p| p.get(partition)).copied().unwrap_or(0);
+        let next = published
+            .and_then(|p| p.get(partition))
+            .copied()
+            .unwrap_or(0);
         // An empty partition (end 0), or one whose low watermark moved past us, is caught up too.
         next >= end || end == 0
     }))

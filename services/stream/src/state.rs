@@ -74,7 +74,10 @@ impl<F: Fact> FactState<F> {
             return outcome;
         }
         let id = Arc::clone(id);
-        if let Some((_, old_month)) = self.index.insert(Arc::clone(&id), (fact.version(), Arc::clone(&month))) {
+        if let Some((_, old_month)) = self
+            .index
+            .insert(Arc::clone(&id), (fact.version(), Arc::clone(&month)))
+        {
             // A revision may move the record to another month (a corrected occurred_at): the old
             // month must be recomputed too.
             if let Some(facts) = self.months.get_mut(&old_month) {
@@ -82,7 +85,10 @@ impl<F: Fact> FactState<F> {
             }
             self.touched.insert(old_month);
         }
-        self.months.entry(Arc::clone(&month)).or_default().insert(id, fact);
+        self.months
+            .entry(Arc::clone(&month))
+            .or_default()
+            .insert(id, fact);
         self.touched.insert(month);
         outcome
     }
@@ -91,7 +97,8 @@ impl<F: Fact> FactState<F> {
     pub fn restore(&mut self, fact: F) {
         let id = Arc::clone(fact.record_id());
         let month = Arc::clone(fact.month());
-        self.index.insert(Arc::clone(&id), (fact.version(), Arc::clone(&month)));
+        self.index
+            .insert(Arc::clone(&id), (fact.version(), Arc::clone(&month)));
         self.months.entry(month).or_default().insert(id, fact);
     }
 
@@ -102,7 +109,11 @@ impl<F: Fact> FactState<F> {
 
     /// The facts of one month, in record-id order so that files are reproducible.
     pub fn month_facts(&self, month: &str) -> Vec<&F> {
-        let mut facts: Vec<&F> = self.months.get(month).map(|m| m.values().collect()).unwrap_or_default();
+        let mut facts: Vec<&F> = self
+            .months
+            .get(month)
+            .map(|m| m.values().collect())
+            .unwrap_or_default();
         facts.sort_by(|a, b| a.record_id().cmp(b.record_id()));
         facts
     }

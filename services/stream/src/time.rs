@@ -49,7 +49,10 @@ mod tests {
         // 23:30 UTC on 31 May 2022 is 00:30 BST on 1 June.
         let t: DateTime<Utc> = "2022-05-31T23:30:00Z".parse().unwrap();
         assert_eq!(&*months.month_of(t), "2022-06");
-        assert_eq!(london_day(t), london_day("2022-06-01T12:00:00Z".parse().unwrap()));
+        assert_eq!(
+            london_day(t),
+            london_day("2022-06-01T12:00:00Z".parse().unwrap())
+        );
         // In winter London is UTC.
         let t: DateTime<Utc> = "2022-12-31T23:30:00Z".parse().unwrap();
         assert_eq!(&*months.month_of(t), "2022-12");

@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
+use crate::TableError;
 use crate::manifest::{self, Manifest, SCHEMA_PARTITION, TableFiles};
 use crate::parquet_io::write_parquet;
-use crate::TableError;
 
 /// The next manifest of a pipeline, being assembled. Nothing is visible to readers until
 /// [`Commit::publish`] swaps `CURRENT`.
@@ -23,7 +23,9 @@ pub struct Commit {
 impl Commit {
     /// Starts the commit that follows `previous` (or the first commit of a new pipeline).
     pub fn begin(pipeline_dir: &Path, pipeline: &str, previous: Option<&Manifest>) -> Self {
-        let mut next = previous.cloned().unwrap_or_else(|| Manifest::empty(pipeline));
+        let mut next = previous
+            .cloned()
+            .unwrap_or_else(|| Manifest::empty(pipeline));
         next.seq += 1;
         Commit {
             pipeline_dir: pipeline_dir.to_path_buf(),
@@ -37,7 +39,12 @@ impl Commit {
 
     /// Makes sure `table` exists, with a zero-row file that fixes its schema, so SQL can query a
     /// table before any data has reached it.
-    pub fn ensure_table(&mut self, table: &str, internal: bool, schema: SchemaRef) -> Result<(), TableError> {
+    pub fn ensure_table(
+        &mut self,
+        table: &str,
+        internal: bool,
+        schema: SchemaRef,
+    ) -> Result<(), TableError> {
         if self.next.tables.contains_key(table) {
             return Ok(());
         }
@@ -75,7 +82,10 @@ impl Commit {
         }
         // The name is a pure function of (table, partition, seq): replaying a commit after a crash
         // rewrites the same file instead of adding a second copy.
-        let relative = format!("tables/{table}/month={partition}/{:020}.parquet", self.next.seq);
+        let relative = format!(
+            "tables/{table}/month={partition}/{:020}.parquet",
+            self.next.seq
+        );
         write_parquet(&self.pipeline_dir.join(&relative), schema, batches)?;
         files.partitions.insert(partition.to_string(), relative);
         Ok(())
@@ -123,7 +133,11 @@ pub struct GcStats {
 /// Removes manifests beyond the newest `keep` that are also older than `min_age`, then data files
 /// no remaining manifest references. The age guard protects readers that resolved an older
 /// manifest moments ago and are still reading its files.
-pub fn collect_garbage(pipeline_dir: &Path, keep: usize, min_age: Duration) -> Result<GcStats, TableError> {
+pub fn collect_garbage(
+    pipeline_dir: &Path,
+    keep: usize,
+    min_age: Duration,
+) -> Result<GcStats, TableError> {
     let mut stats = GcStats::default();
     let manifests_dir = pipeline_dir.join("manifests");
     let mut names: Vec<PathBuf> = match fs::read_dir(&manifests_dir) {
@@ -163,7 +177,9 @@ pub fn collect_garbage(pipeline_dir: &Path, keep: usize, min_age: Duration) -> R
 
     let mut stack = vec![pipeline_dir.join("tables")];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.filter_map(Result::ok) {
             let path = entry.path();
             if path.is_dir() {

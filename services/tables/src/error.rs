@@ -31,7 +31,9 @@ impl TableError {
         move |source| TableError::Io { path, source }
     }
 
-    pub(crate) fn parquet(path: impl Into<PathBuf>) -> impl FnOnce(parquet::errors::ParquetError) -> Self {
+    pub(crate) fn parquet(
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(parquet::errors::ParquetError) -> Self {
         let path = path.into();
         move |source| TableError::Parquet { path, source }
     }

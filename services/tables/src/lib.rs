@@ -29,4 +29,4 @@ pub mod register;
 pub use commit::Commit;
 pub use error::TableError;
 pub use manifest::{Manifest, TableFiles};
-pub use register::{register_all, published_pipelines};
+pub use register::{published_pipelines, register_all};

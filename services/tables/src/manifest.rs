@@ -60,7 +60,12 @@ impl Manifest {
     pub fn table_paths(&self, pipeline_dir: &Path, table: &str) -> Vec<PathBuf> {
         self.tables
             .get(table)
-            .map(|t| t.partitions.values().map(|f| pipeline_dir.join(f)).collect())
+            .map(|t| {
+                t.partitions
+                    .values()
+                    .map(|f| pipeline_dir.join(f))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -91,7 +96,10 @@ pub fn load_current(pipeline_dir: &Path) -> Result<Option<Manifest>, TableError>
     if manifest.format != MANIFEST_FORMAT {
         return Err(TableError::Manifest {
             path,
-            reason: format!("format {} is not supported (expected {MANIFEST_FORMAT})", manifest.format),
+            reason: format!(
+                "format {} is not supported (expected {MANIFEST_FORMAT})",
+                manifest.format
+            ),
         });
     }
     Ok(Some(manifest))

@@ -14,7 +14,11 @@ use parquet::file::properties::WriterProperties;
 use crate::TableError;
 
 /// Writes `batches` (all with `schema`) to a new Parquet file and fsyncs it.
-pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) -> Result<(), TableError> {
+pub fn write_parquet(
+    path: &Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(), TableError> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(TableError::io(parent))?;
     }
@@ -22,7 +26,8 @@ pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) ->
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
-    let mut writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(TableError::parquet(path))?;
+    let mut writer =
+        ArrowWriter::try_new(file, schema, Some(props)).map_err(TableError::parquet(path))?;
     for batch in batches {
         writer.write(batch).map_err(TableError::parquet(path))?;
     }
@@ -33,9 +38,13 @@ pub fn write_parquet(path: &Path, schema: SchemaRef, batches: &[RecordBatch]) ->
 /// Reads a whole Parquet file.
 pub fn read_parquet(path: &Path) -> Result<(SchemaRef, Vec<RecordBatch>), TableError> {
     let file = fs::File::open(path).map_err(TableError::io(path))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(TableError::parquet(path))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(TableError::parquet(path))?;
     let schema = Arc::clone(builder.schema());
-    let reader = builder.with_batch_size(65_536).build().map_err(TableError::parquet(path))?;
+    let reader = builder
+        .with_batch_size(65_536)
+        .build()
+        .map_err(TableError::parquet(path))?;
     let batches = reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TableError::parquet(path)(e.into()))?;

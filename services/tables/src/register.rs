@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::prelude::SessionContext;
 
-use crate::manifest::{self, Manifest};
 use crate::TableError;
+use crate::manifest::{self, Manifest};
 
 /// The pipelines under `data_dir` that have published at least once, with their live manifests.
 pub fn published_pipelines(data_dir: &Path) -> Result<Vec<(PathBuf, Manifest)>, TableError> {
@@ -34,7 +36,11 @@ pub fn published_pipelines(data_dir: &Path) -> Result<Vec<(PathBuf, Manifest)>, 
 /// Each table is pinned to the files of the manifest that was live when this ran: a commit that
 /// lands afterwards does not change what this context sees, so a query never mixes two commits.
 /// Internal tables (per-record state) are only registered when `include_internal` is set.
-pub async fn register_all(ctx: &SessionContext, data_dir: &Path, include_internal: bool) -> Result<Vec<String>, TableError> {
+pub async fn register_all(
+    ctx: &SessionContext,
+    data_dir: &Path,
+    include_internal: bool,
+) -> Result<Vec<String>, TableError> {
     let mut names = Vec::new();
     for (dir, manifest) in published_pipelines(data_dir)? {
         for (table, files) in &manifest.tables {
@@ -49,7 +55,11 @@ pub async fn register_all(ctx: &SessionContext, data_dir: &Path, include_interna
     Ok(names)
 }
 
-async fn register_table(ctx: &SessionContext, table: &str, paths: &[PathBuf]) -> Result<(), TableError> {
+async fn register_table(
+    ctx: &SessionContext,
+    table: &str,
+    paths: &[PathBuf],
+) -> Result<(), TableError> {
     let register = |source| TableError::Register {
         table: table.to_string(),
         source,
@@ -59,13 +69,15 @@ async fn register_table(ctx: &SessionContext, table: &str, paths: &[PathBuf]) ->
         .map(|p| ListingTableUrl::parse(p.to_string_lossy()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(register)?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .infer_schema(&ctx.state())
         .await
         .map_err(register)?;
     let provider = ListingTable::try_new(config).map_err(register)?;
-    ctx.register_table(table, Arc::new(provider)).map_err(register)?;
+    ctx.register_table(table, Arc::new(provider))
+        .map_err(register)?;
     Ok(())
 }

@@ -28,8 +28,18 @@ pub struct BusinessCrimeFact {
 }
 
 impl BusinessCrimeFact {
-    pub fn enrich(event: BusinessCrime, reference: &ReferenceData, months: &mut MonthLabels) -> Self {
-        let meta = Meta::of(&event, event.status.as_str(), &event.source, event.reported_at, months);
+    pub fn enrich(
+        event: BusinessCrime,
+        reference: &ReferenceData,
+        months: &mut MonthLabels,
+    ) -> Self {
+        let meta = Meta::of(
+            &event,
+            event.status.as_str(),
+            &event.source,
+            event.reported_at,
+            months,
+        );
         let point = event.premises.point();
         let place = PlaceCols::from(reference.places.resolve(
             event.premises.lsoa_code.as_deref(),
@@ -38,7 +48,10 @@ impl BusinessCrimeFact {
         ));
         BusinessCrimeFact {
             meta,
-            property_type: reference.property.business_property(&event.incident_type).as_str(),
+            property_type: reference
+                .property
+                .business_property(&event.incident_type)
+                .as_str(),
             business_ref: event.business_ref,
             sector: event.sector,
             incident_type: event.incident_type,
@@ -60,13 +73,36 @@ impl Fact for BusinessCrimeFact {
     fn to_batch(facts: &[&Self]) -> Result<RecordBatch, ArrowError> {
         let mut c = ColumnsBuilder::default();
         Meta::write(&facts.iter().map(|f| &f.meta).collect::<Vec<_>>(), &mut c);
-        c.utf8("business_ref", false, facts.iter().map(|f| Some(f.business_ref.as_str())));
-        c.utf8("sector", false, facts.iter().map(|f| Some(f.sector.as_str())));
-        c.utf8("incident_type", false, facts.iter().map(|f| Some(f.incident_type.as_str())));
-        c.utf8("property_type", false, facts.iter().map(|f| Some(f.property_type)));
+        c.utf8(
+            "business_ref",
+            false,
+            facts.iter().map(|f| Some(f.business_ref.as_str())),
+        );
+        c.utf8(
+            "sector",
+            false,
+            facts.iter().map(|f| Some(f.sector.as_str())),
+        );
+        c.utf8(
+            "incident_type",
+            false,
+            facts.iter().map(|f| Some(f.incident_type.as_str())),
+        );
+        c.utf8(
+            "property_type",
+            false,
+            facts.iter().map(|f| Some(f.property_type)),
+        );
         c.f64("loss_value", facts.iter().map(|f| f.loss_value));
-        c.bool("reported_to_police", facts.iter().map(|f| f.reported_to_police));
-        c.utf8("police_reference", true, facts.iter().map(|f| f.police_reference.as_deref()));
+        c.bool(
+            "reported_to_police",
+            facts.iter().map(|f| f.reported_to_police),
+        );
+        c.utf8(
+            "police_reference",
+            true,
+            facts.iter().map(|f| f.police_reference.as_deref()),
+        );
         PlaceCols::write(&facts.iter().map(|f| &f.place).collect::<Vec<_>>(), &mut c);
         c.f64("lat", facts.iter().map(|f| f.lat));
         c.f64("lon", facts.iter().map(|f| f.lon));
@@ -82,8 +118,12 @@ impl Fact for BusinessCrimeFact {
                     business_ref: r.string("business_ref", row)?.unwrap_or_default(),
                     sector: r.string("sector", row)?.unwrap_or_default(),
                     incident_type: r.string("incident_type", row)?.unwrap_or_default(),
-                    property_type: known_value(r.str("property_type", row)?, &PROPERTY_TYPES, "property_type")?
-                        .ok_or("property_type is null")?,
+                    property_type: known_value(
+                        r.str("property_type", row)?,
+                        &PROPERTY_TYPES,
+                        "property_type",
+                    )?
+                    .ok_or("property_type is null")?,
                     loss_value: r.f64("loss_value", row)?,
                     reported_to_police: r.bool("reported_to_police", row)?,
                     police_reference: r.string("police_reference", row)?,

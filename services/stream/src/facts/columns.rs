@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, StringArray, TimestampMicrosecondArray, UInt64Array,
+    Array, ArrayRef, BooleanArray, Date32Array, Float64Array, StringArray,
+    TimestampMicrosecondArray, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::error::ArrowError;
@@ -20,11 +21,17 @@ pub struct ColumnsBuilder {
 
 impl ColumnsBuilder {
     fn push(&mut self, name: &str, nullable: bool, array: ArrayRef) {
-        self.fields.push(Field::new(name, array.data_type().clone(), nullable));
+        self.fields
+            .push(Field::new(name, array.data_type().clone(), nullable));
         self.arrays.push(array);
     }
 
-    pub fn utf8<'a>(&mut self, name: &str, nullable: bool, values: impl Iterator<Item = Option<&'a str>>) {
+    pub fn utf8<'a>(
+        &mut self,
+        name: &str,
+        nullable: bool,
+        values: impl Iterator<Item = Option<&'a str>>,
+    ) {
         self.push(name, nullable, Arc::new(values.collect::<StringArray>()));
     }
 
@@ -37,7 +44,11 @@ impl ColumnsBuilder {
     }
 
     pub fn bool(&mut self, name: &str, values: impl Iterator<Item = bool>) {
-        self.push(name, false, Arc::new(values.map(Some).collect::<BooleanArray>()));
+        self.push(
+            name,
+            false,
+            Arc::new(values.map(Some).collect::<BooleanArray>()),
+        );
     }
 
     pub fn date32(&mut self, name: &str, values: impl Iterator<Item = i32>) {
@@ -86,12 +97,20 @@ impl<'a> BatchReader<'a> {
     }
 
     fn column<T: 'static>(&self, name: &str) -> Result<&'a T, String> {
-        let index = *self.by_name.get(name).ok_or_else(|| format!("missing column {name}"))?;
+        let index = *self
+            .by_name
+            .get(name)
+            .ok_or_else(|| format!("missing column {name}"))?;
         self.batch
             .column(index)
             .as_any()
             .downcast_ref::<T>()
-            .ok_or_else(|| format!("column {name} has type {}", self.batch.column(index).data_type()))
+            .ok_or_else(|| {
+                format!(
+                    "column {name} has type {}",
+                    self.batch.column(index).data_type()
+                )
+            })
     }
 
     pub fn str(&self, name: &str, row: usize) -> Result<Option<&'a str>, String> {
@@ -106,7 +125,11 @@ impl<'a> BatchReader<'a> {
     pub fn arc(&self, name: &str, row: usize) -> Result<Option<Arc<str>>, String> {
         Ok(self.str(name, row)?.map(|s| {
             let mut interned = self.interned.borrow_mut();
-            Arc::clone(interned.entry(s.to_string()).or_insert_with(|| Arc::from(s)))
+            Arc::clone(
+                interned
+                    .entry(s.to_string())
+                    .or_insert_with(|| Arc::from(s)),
+            )
         }))
     }
 
@@ -133,7 +156,11 @@ impl<'a> BatchReader<'a> {
 }
 
 /// Maps a stored string back to one of a closed set of `'static` labels.
-pub fn known_value(value: Option<&str>, list: &[&'static str], column: &str) -> Result<Option<&'static str>, String> {
+pub fn known_value(
+    value: Option<&str>,
+    list: &[&'static str],
+    column: &str,
+) -> Result<Option<&'static str>, String> {
     value
         .map(|v| {
             list.iter()

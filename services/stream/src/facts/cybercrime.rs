@@ -28,8 +28,18 @@ pub struct CybercrimeFact {
 }
 
 impl CybercrimeFact {
-    pub fn enrich(event: CybercrimeReport, reference: &ReferenceData, months: &mut MonthLabels) -> Self {
-        let meta = Meta::of(&event, event.status.as_str(), &event.source, event.reported_at, months);
+    pub fn enrich(
+        event: CybercrimeReport,
+        reference: &ReferenceData,
+        months: &mut MonthLabels,
+    ) -> Self {
+        let meta = Meta::of(
+            &event,
+            event.status.as_str(),
+            &event.source,
+            event.reported_at,
+            months,
+        );
         let place = PlaceCols::from(reference.places.resolve(
             event.victim_place.lsoa_code.as_deref(),
             None,
@@ -58,11 +68,31 @@ impl Fact for CybercrimeFact {
     fn to_batch(facts: &[&Self]) -> Result<RecordBatch, ArrowError> {
         let mut c = ColumnsBuilder::default();
         Meta::write(&facts.iter().map(|f| &f.meta).collect::<Vec<_>>(), &mut c);
-        c.utf8("fraud_code", false, facts.iter().map(|f| Some(f.fraud_code.as_str())));
-        c.utf8("nfib_group", false, facts.iter().map(|f| Some(&*f.nfib_group)));
-        c.utf8("victim_kind", false, facts.iter().map(|f| Some(f.victim_kind)));
-        c.utf8("postcode_district", true, facts.iter().map(|f| f.postcode_district.as_deref()));
-        c.utf8("contact_channel", false, facts.iter().map(|f| Some(f.contact_channel.as_str())));
+        c.utf8(
+            "fraud_code",
+            false,
+            facts.iter().map(|f| Some(f.fraud_code.as_str())),
+        );
+        c.utf8(
+            "nfib_group",
+            false,
+            facts.iter().map(|f| Some(&*f.nfib_group)),
+        );
+        c.utf8(
+            "victim_kind",
+            false,
+            facts.iter().map(|f| Some(f.victim_kind)),
+        );
+        c.utf8(
+            "postcode_district",
+            true,
+            facts.iter().map(|f| f.postcode_district.as_deref()),
+        );
+        c.utf8(
+            "contact_channel",
+            false,
+            facts.iter().map(|f| Some(f.contact_channel.as_str())),
+        );
         c.f64("loss_value", facts.iter().map(|f| f.loss_value));
         PlaceCols::write(&facts.iter().map(|f| &f.place).collect::<Vec<_>>(), &mut c);
         c.finish()
@@ -75,9 +105,15 @@ impl Fact for CybercrimeFact {
                 Ok(CybercrimeFact {
                     meta: Meta::read(&r, row, &STATUSES, months)?,
                     fraud_code: r.string("fraud_code", row)?.unwrap_or_default(),
-                    nfib_group: r.arc("nfib_group", row)?.unwrap_or_else(|| Arc::from("unknown")),
-                    victim_kind: known_value(r.str("victim_kind", row)?, &VICTIM_KINDS, "victim_kind")?
-                        .ok_or("victim_kind is null")?,
+                    nfib_group: r
+                        .arc("nfib_group", row)?
+                        .unwrap_or_else(|| Arc::from("unknown")),
+                    victim_kind: known_value(
+                        r.str("victim_kind", row)?,
+                        &VICTIM_KINDS,
+                        "victim_kind",
+                    )?
+                    .ok_or("victim_kind is null")?,
                     postcode_district: r.string("postcode_district", row)?,
                     contact_channel: r.string("contact_channel", row)?.unwrap_or_default(),
                     loss_value: r.f64("loss_value", row)?,

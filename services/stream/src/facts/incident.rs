@@ -49,7 +49,13 @@ pub struct IncidentFact {
 impl IncidentFact {
     /// Enriches a validated incident event.
     pub fn enrich(event: Incident, reference: &ReferenceData, months: &mut MonthLabels) -> Self {
-        let meta = Meta::of(&event, event.status.as_str(), &event.source, event.reported_at, months);
+        let meta = Meta::of(
+            &event,
+            event.status.as_str(),
+            &event.source,
+            event.reported_at,
+            months,
+        );
         let crime_type = match (&event.crime_type, &event.offence_code, &event.asb_category) {
             (Some(given), _, _) => Some(Arc::from(given.as_str())),
             (None, Some(code), _) => reference.property.crime_type_for_offence(code),
@@ -97,14 +103,38 @@ impl Fact for IncidentFact {
     fn to_batch(facts: &[&Self]) -> Result<RecordBatch, ArrowError> {
         let mut c = ColumnsBuilder::default();
         Meta::write(&facts.iter().map(|f| &f.meta).collect::<Vec<_>>(), &mut c);
-        c.utf8("offence_code", true, facts.iter().map(|f| f.offence_code.as_deref()));
-        c.utf8("crime_type", true, facts.iter().map(|f| f.crime_type.as_deref()));
-        c.utf8("asb_category", true, facts.iter().map(|f| f.asb_category.as_deref()));
+        c.utf8(
+            "offence_code",
+            true,
+            facts.iter().map(|f| f.offence_code.as_deref()),
+        );
+        c.utf8(
+            "crime_type",
+            true,
+            facts.iter().map(|f| f.crime_type.as_deref()),
+        );
+        c.utf8(
+            "asb_category",
+            true,
+            facts.iter().map(|f| f.asb_category.as_deref()),
+        );
         PlaceCols::write(&facts.iter().map(|f| &f.place).collect::<Vec<_>>(), &mut c);
-        c.utf8("premises_type", true, facts.iter().map(|f| f.premises_type.as_deref()));
-        c.utf8("property_type", false, facts.iter().map(|f| Some(f.property_type)));
+        c.utf8(
+            "premises_type",
+            true,
+            facts.iter().map(|f| f.premises_type.as_deref()),
+        );
+        c.utf8(
+            "property_type",
+            false,
+            facts.iter().map(|f| Some(f.property_type)),
+        );
         c.utf8("victim_kind", true, facts.iter().map(|f| f.victim_kind));
-        c.utf8("victim_reference", true, facts.iter().map(|f| f.victim_reference.as_deref()));
+        c.utf8(
+            "victim_reference",
+            true,
+            facts.iter().map(|f| f.victim_reference.as_deref()),
+        );
         c.bool("domestic_abuse", facts.iter().map(|f| f.domestic_abuse));
         c.bool("hate_crime", facts.iter().map(|f| f.hate_crime));
         c.bool("online", facts.iter().map(|f| f.online));
@@ -125,9 +155,17 @@ impl Fact for IncidentFact {
                     asb_category: r.string("asb_category", row)?,
                     place: PlaceCols::read(&r, row)?,
                     premises_type: r.string("premises_type", row)?,
-                    property_type: known_value(r.str("property_type", row)?, &PROPERTY_TYPES, "property_type")?
-                        .ok_or("property_type is null")?,
-                    victim_kind: known_value(r.str("victim_kind", row)?, &VICTIM_KINDS, "victim_kind")?,
+                    property_type: known_value(
+                        r.str("property_type", row)?,
+                        &PROPERTY_TYPES,
+                        "property_type",
+                    )?
+                    .ok_or("property_type is null")?,
+                    victim_kind: known_value(
+                        r.str("victim_kind", row)?,
+                        &VICTIM_KINDS,
+                        "victim_kind",
+                    )?,
                     victim_reference: r.string("victim_reference", row)?,
                     domestic_abuse: r.bool("domestic_abuse", row)?,
                     hate_crime: r.bool("hate_crime", row)?,
@@ -140,4 +178,3 @@ impl Fact for IncidentFact {
             .collect()
     }
 }
-

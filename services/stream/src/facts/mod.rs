@@ -36,7 +36,9 @@ pub trait Fact: Send + Sync + Sized + 'static {
     fn from_batch(batch: &RecordBatch, months: &mut MonthLabels) -> Result<Vec<Self>, String>;
 
     fn schema() -> SchemaRef {
-        Self::to_batch(&[]).expect("an empty facts batch always builds").schema()
+        Self::to_batch(&[])
+            .expect("an empty facts batch always builds")
+            .schema()
     }
 }
 
@@ -58,7 +60,13 @@ pub struct Meta {
 }
 
 impl Meta {
-    pub fn of<E: Event>(event: &E, status: &'static str, source: &str, reported_at: lantern_schemas::DateTime<lantern_schemas::Utc>, months: &mut MonthLabels) -> Self {
+    pub fn of<E: Event>(
+        event: &E,
+        status: &'static str,
+        source: &str,
+        reported_at: lantern_schemas::DateTime<lantern_schemas::Utc>,
+        months: &mut MonthLabels,
+    ) -> Self {
         let occurred = event.event_time();
         Meta {
             record_id: Arc::from(event.record_id()),
@@ -74,18 +82,35 @@ impl Meta {
     }
 
     fn write(facts: &[&Meta], cols: &mut ColumnsBuilder) {
-        cols.utf8("record_id", false, facts.iter().map(|m| Some(&*m.record_id)));
+        cols.utf8(
+            "record_id",
+            false,
+            facts.iter().map(|m| Some(&*m.record_id)),
+        );
         cols.u64("version", facts.iter().map(|m| m.version));
-        cols.utf8("event_id", false, facts.iter().map(|m| Some(m.event_id.as_str())));
+        cols.utf8(
+            "event_id",
+            false,
+            facts.iter().map(|m| Some(m.event_id.as_str())),
+        );
         cols.utf8("status", false, facts.iter().map(|m| Some(m.status)));
-        cols.utf8("source", false, facts.iter().map(|m| Some(m.source.as_str())));
+        cols.utf8(
+            "source",
+            false,
+            facts.iter().map(|m| Some(m.source.as_str())),
+        );
         cols.timestamp_us("occurred_at", facts.iter().map(|m| m.occurred_at_us));
         cols.date32("day", facts.iter().map(|m| m.day));
         cols.utf8("month", false, facts.iter().map(|m| Some(&*m.month)));
         cols.timestamp_us("reported_at", facts.iter().map(|m| m.reported_at_us));
     }
 
-    fn read(r: &BatchReader, row: usize, statuses: &[&'static str], months: &mut MonthLabels) -> Result<Meta, String> {
+    fn read(
+        r: &BatchReader,
+        row: usize,
+        statuses: &[&'static str],
+        months: &mut MonthLabels,
+    ) -> Result<Meta, String> {
         let status = r.str("status", row)?.unwrap_or_default();
         let status = statuses
             .iter()
@@ -148,15 +173,47 @@ impl From<Place> for PlaceCols {
 
 impl PlaceCols {
     fn write(facts: &[&PlaceCols], cols: &mut ColumnsBuilder) {
-        cols.utf8("lsoa_code", true, facts.iter().map(|p| p.lsoa_code.as_deref()));
-        cols.utf8("msoa_code", true, facts.iter().map(|p| p.msoa_code.as_deref()));
-        cols.utf8("ward_code", true, facts.iter().map(|p| p.ward_code.as_deref()));
-        cols.utf8("lad_code", true, facts.iter().map(|p| p.lad_code.as_deref()));
-        cols.utf8("csp_code", true, facts.iter().map(|p| p.csp_code.as_deref()));
-        cols.utf8("force_area_code", true, facts.iter().map(|p| p.force_area_code.as_deref()));
+        cols.utf8(
+            "lsoa_code",
+            true,
+            facts.iter().map(|p| p.lsoa_code.as_deref()),
+        );
+        cols.utf8(
+            "msoa_code",
+            true,
+            facts.iter().map(|p| p.msoa_code.as_deref()),
+        );
+        cols.utf8(
+            "ward_code",
+            true,
+            facts.iter().map(|p| p.ward_code.as_deref()),
+        );
+        cols.utf8(
+            "lad_code",
+            true,
+            facts.iter().map(|p| p.lad_code.as_deref()),
+        );
+        cols.utf8(
+            "csp_code",
+            true,
+            facts.iter().map(|p| p.csp_code.as_deref()),
+        );
+        cols.utf8(
+            "force_area_code",
+            true,
+            facts.iter().map(|p| p.force_area_code.as_deref()),
+        );
         cols.bool("in_force_area", facts.iter().map(|p| p.in_force_area));
-        cols.utf8("place_status", false, facts.iter().map(|p| Some(p.place_status)));
-        cols.utf8("place_method", false, facts.iter().map(|p| Some(p.place_method)));
+        cols.utf8(
+            "place_status",
+            false,
+            facts.iter().map(|p| Some(p.place_status)),
+        );
+        cols.utf8(
+            "place_method",
+            false,
+            facts.iter().map(|p| Some(p.place_method)),
+        );
     }
 
     fn read(r: &BatchReader, row: usize) -> Result<PlaceCols, String> {
