@@ -21,10 +21,18 @@ trap 'scripts/broker.sh stop' EXIT
 
 echo
 echo "== Recorded crime and ASB by local authority (police.uk, Lancashire, 2022-09..2022-10) =="
-"$LANTERN" sql "SELECT month, COALESCE(lad_code, '(' || place_status || ')') AS local_authority, SUM(incidents) AS incidents
-                FROM incidents_monthly GROUP BY 1, 2 ORDER BY 1, 3 DESC"
+"$LANTERN" sql "SELECT COALESCE(n.name, '(' || i.place_status || ')') AS local_authority,
+                       SUM(CASE WHEN i.month = '2022-09' THEN i.incidents END) AS sep_2022,
+                       SUM(CASE WHEN i.month = '2022-10' THEN i.incidents END) AS oct_2022
+                FROM incidents_monthly i LEFT JOIN place_names n ON n.level = 'lad' AND n.code = i.lad_code
+                WHERE i.in_force_area OR i.lad_code IS NULL
+                GROUP BY 1 ORDER BY 3 DESC"
 echo
-echo "== Top crime types, with property type =="
+echo "== Top crime types in Preston, with property type =="
+"$LANTERN" sql "SELECT crime_type, property_type, SUM(incidents) AS incidents
+                FROM incidents_monthly WHERE lad_code = 'E07000123' GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 8"
+echo
+echo "== Top crime types across the force, with property type =="
 "$LANTERN" sql "SELECT crime_type, property_type, SUM(incidents) AS incidents
                 FROM incidents_monthly GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 12"
 echo

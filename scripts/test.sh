@@ -5,6 +5,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 scripts/install-broker.sh
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
 export TANSU="${TANSU:-${CARGO_HOME:-$HOME/.cargo}/bin/tansu}"
 
 cargo fmt --all --check

@@ -63,18 +63,6 @@ pub(crate) fn range(field: &str, v: f64, min: f64, max: f64) -> Check {
     }
 }
 
-/// `minimum: min` over numbers.
-pub(crate) fn minimum(field: &str, v: f64, min: f64) -> Check {
-    if v >= min {
-        Ok(())
-    } else {
-        Err(SchemaError::validate(
-            field,
-            format!("{v} is below the minimum {min}"),
-        ))
-    }
-}
-
 /// `pattern` via a predicate; `shape` is the regex, echoed in the reason.
 pub(crate) fn pattern(field: &str, s: &str, ok: fn(&str) -> bool, shape: &str) -> Check {
     if ok(s) {

@@ -158,6 +158,22 @@ impl QueryService {
         names
     }
 
+    /// Registers the ONS names table (`level, code, name` for msoa, ward, lad, csp,
+    /// force_area) as `place_names`, so queries can label codes:
+    /// `JOIN place_names n ON n.level = 'lad' AND n.code = lad_code`. The file is chosen by the
+    /// operator's configuration, never by the client.
+    pub async fn register_place_names(&self, names_csv: &Path) -> Result<(), QueryError> {
+        let path = names_csv.to_string_lossy();
+        self.ctx
+            .register_csv(
+                "place_names",
+                path.as_ref(),
+                datafusion::prelude::CsvReadOptions::new(),
+            )
+            .await
+            .map_err(QueryError::Plan)
+    }
+
     /// Runs one read-only statement: a query, or `EXPLAIN` of one. Anything else fails with
     /// [`QueryError::ReadOnly`] before it is planned.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {

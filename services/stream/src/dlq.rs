@@ -6,8 +6,10 @@
 //! lost. A crash between the two re-sends it on replay: the DLQ is at-least-once, and the
 //! `lantern.source.*` headers identify duplicates.
 
-use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
 use crate::StreamError;
@@ -20,6 +22,24 @@ pub mod headers {
     pub const PIPELINE: &str = "lantern.pipeline";
     pub const STAGE: &str = "lantern.stage";
     pub const REASON: &str = "lantern.reason";
+    /// Present when the payload was cut short: the original size in bytes.
+    pub const TRUNCATED: &str = "lantern.truncated";
+}
+
+/// Longest `lantern.reason` header; decoder messages can quote the offending value.
+const MAX_REASON_BYTES: usize = 1024;
+/// What is kept of a payload too large to dead-letter whole.
+const TRUNCATED_PAYLOAD: usize = 64 * 1024;
+
+fn truncate_reason(reason: &str) -> &str {
+    if reason.len() <= MAX_REASON_BYTES {
+        return reason;
+    }
+    let mut end = MAX_REASON_BYTES;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
 }
 
 /// Sends dead letters and remembers their pending deliveries until [`DeadLetters::flush`].
@@ -49,47 +69,55 @@ impl DeadLetters {
     }
 
     /// Queues `message` for the dead-letter topic. `stage` is "decode" or "validate".
+    ///
+    /// The record keeps its key and its own headers; Lantern's `lantern.*` headers are added.
+    /// A record too large to send with those headers is sent with its payload cut short and
+    /// `lantern.truncated` giving the original size, rather than stopping the pipeline on it.
     pub async fn send(
         &mut self,
         message: &OwnedMessage,
         stage: &str,
         reason: &str,
     ) -> Result<(), StreamError> {
-        let partition = message.partition().to_string();
-        let offset = message.offset().to_string();
-        let headers = OwnedHeaders::new()
-            .insert(header(headers::SOURCE_TOPIC, message.topic()))
-            .insert(header(headers::SOURCE_PARTITION, &partition))
-            .insert(header(headers::SOURCE_OFFSET, &offset))
-            .insert(header(headers::PIPELINE, self.pipeline))
-            .insert(header(headers::STAGE, stage))
-            .insert(header(headers::REASON, reason));
         let payload = message.payload().unwrap_or_default();
-        let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
-            .payload(payload)
-            .headers(headers);
-        if let Some(key) = message.key() {
-            record = record.key(key);
-        }
+        let mut keep = payload.len();
         loop {
-            match self.producer.send_result(record) {
-                Ok(delivery) => {
-                    self.pending.push(delivery);
-                    return Ok(());
+            let mut headers = OwnedHeaders::new();
+            if let Some(original) = message.headers() {
+                for h in original.iter() {
+                    headers = headers.insert(Header {
+                        key: h.key,
+                        value: h.value,
+                    });
                 }
-                // The local queue is full: let librdkafka drain it, then retry the same record.
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    record = back;
-                    self.producer
-                        .poll(Timeout::After(std::time::Duration::from_millis(50)));
-                    tokio::task::yield_now().await;
+            }
+            let partition = message.partition().to_string();
+            let offset = message.offset().to_string();
+            let size = payload.len().to_string();
+            headers = headers
+                .insert(header(headers::SOURCE_TOPIC, message.topic()))
+                .insert(header(headers::SOURCE_PARTITION, &partition))
+                .insert(header(headers::SOURCE_OFFSET, &offset))
+                .insert(header(headers::PIPELINE, self.pipeline))
+                .insert(header(headers::STAGE, stage))
+                .insert(header(headers::REASON, truncate_reason(reason)));
+            if keep < payload.len() {
+                headers = headers.insert(header(headers::TRUNCATED, &size));
+            }
+            let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic)
+                .payload(&payload[..keep])
+                .headers(headers);
+            if let Some(key) = message.key() {
+                record = record.key(key);
+            }
+            match send_record(&self.producer, &mut self.pending, record).await {
+                Ok(()) => return Ok(()),
+                Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge))
+                    if keep > TRUNCATED_PAYLOAD =>
+                {
+                    keep = TRUNCATED_PAYLOAD;
                 }
-                Err((source, _)) => {
+                Err(source) => {
                     return Err(StreamError::Kafka {
                         context: format!("sending to dead-letter topic {}", self.topic),
                         source,
@@ -116,9 +144,45 @@ impl DeadLetters {
     }
 }
 
+/// Queues one record, waiting for room when librdkafka's local queue is full.
+async fn send_record(
+    producer: &FutureProducer,
+    pending: &mut Vec<DeliveryFuture>,
+    mut record: FutureRecord<'_, [u8], [u8]>,
+) -> Result<(), KafkaError> {
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => {
+                pending.push(delivery);
+                return Ok(());
+            }
+            // The local queue is full: let librdkafka drain it, then retry the same record.
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Timeout::After(std::time::Duration::from_millis(50)));
+                tokio::task::yield_now().await;
+            }
+            Err((error, _)) => return Err(error),
+        }
+    }
+}
+
 fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
     Header {
         key,
         value: Some(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_capped_on_a_character_boundary() {
+        assert_eq!(truncate_reason("short"), "short");
+        let long = "é".repeat(MAX_REASON_BYTES);
+        let cut = truncate_reason(&long);
+        assert!(cut.len() <= MAX_REASON_BYTES && cut.len() > MAX_REASON_BYTES - 2);
     }
 }

@@ -96,18 +96,18 @@ pub fn partitions(consumer: &StreamConsumer, topic: &str) -> Result<Vec<i32>, St
         .collect())
 }
 
-/// High watermark (next offset to be written) of each partition.
-pub fn high_watermarks(
+/// Low and high watermarks (first retained offset, next offset to be written) per partition.
+pub fn watermarks(
     consumer: &StreamConsumer,
     topic: &str,
     partitions: &[i32],
-) -> Result<HashMap<i32, i64>, StreamError> {
+) -> Result<HashMap<i32, (i64, i64)>, StreamError> {
     partitions
         .iter()
         .map(|&p| {
             consumer
                 .fetch_watermarks(topic, p, METADATA_TIMEOUT)
-                .map(|(_, high)| (p, high))
+                .map(|marks| (p, marks))
                 .map_err(StreamError::kafka(format!(
                     "fetching watermarks of {topic}/{p}"
                 )))

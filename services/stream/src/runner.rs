@@ -152,6 +152,8 @@ async fn run_pipeline<P: PipelineKind>(
 ) -> Result<PipelineSummary, StreamError> {
     let config = &env.config;
     let dir = pipeline_dir(&config.storage.data_dir, P::NAME);
+    // Held until this function returns: a second process on the same data dir fails here.
+    let _lock = lantern_tables::lock_pipeline(&dir)?;
     let aggregates = Aggregates::load(
         &config.pipelines.dir.join("sql"),
         P::FACTS_TABLE,
@@ -224,7 +226,7 @@ async fn run_pipeline<P: PipelineKind>(
             if *stopped.borrow() {
                 break;
             }
-            if env.options.drain && caught_up(&consumer, &topic, &partitions, &manifest)? {
+            if env.options.drain && caught_up(&consumer, &topic, &partitions, &manifest) {
                 info!(
                     pipeline = P::NAME,
                     "Caught up with every partition; draining done."
@@ -283,7 +285,8 @@ async fn run_pipeline<P: PipelineKind>(
         total_received += batch.len() as u64;
 
         let timer = m.commit_timer(P::NAME).start_timer();
-        manifest = publish::<P>(&dir, &manifest, &mut state, &aggregates, &topic, &offsets).await?;
+        manifest = publish::<P>(&dir, &manifest, &state, &aggregates, &topic, &offsets).await?;
+        state.clear_touched();
         timer.observe_duration();
         commits += 1;
         m.table_commits.with_label_values(&[P::NAME]).inc();
@@ -366,13 +369,13 @@ async fn create_tables<P: PipelineKind>(
 async fn publish<P: PipelineKind>(
     dir: &std::path::Path,
     previous: &Manifest,
-    state: &mut FactState<P::Fact>,
+    state: &FactState<P::Fact>,
     aggregates: &Aggregates,
     topic: &str,
     offsets: &BTreeMap<i32, i64>,
 ) -> Result<Manifest, StreamError> {
     let mut commit = Commit::begin(dir, P::NAME, Some(previous));
-    let touched = state.take_touched();
+    let touched = state.touched();
     if !touched.is_empty() {
         let facts_error = |e: arrow::error::ArrowError| StreamError::Facts {
             table: P::FACTS_TABLE.into(),
@@ -380,7 +383,7 @@ async fn publish<P: PipelineKind>(
         };
         let schema = P::Fact::schema();
         let mut month_batches = Vec::with_capacity(touched.len());
-        for month in &touched {
+        for month in touched {
             let batch = P::Fact::to_batch(&state.month_facts(month)).map_err(facts_error)?;
             commit.put_partition(
                 P::FACTS_TABLE,
@@ -392,10 +395,10 @@ async fn publish<P: PipelineKind>(
         }
         let all = concat_batches(&schema, &month_batches).map_err(facts_error)?;
         for output in aggregates.compute(all).await? {
-            for month in &touched {
+            for month in touched {
                 let rows = output
                     .by_month
-                    .get(&**month)
+                    .get(month.as_ref())
                     .map(Vec::as_slice)
                     .unwrap_or_default();
                 commit.put_partition(&output.table, month, output.schema.clone(), rows)?;
@@ -476,21 +479,28 @@ fn assign(
     )))
 }
 
-/// True when the published offsets reach the high watermark of every partition.
+/// True when the published offsets reach the high watermark of every partition. A partition
+/// never read starts at its low watermark, so an empty or fully expired one is caught up. If
+/// the broker cannot answer, the answer is "not yet": drain mode asks again.
 fn caught_up(
     consumer: &StreamConsumer,
     topic: &str,
     partitions: &[i32],
     manifest: &Manifest,
-) -> Result<bool, StreamError> {
-    let ends = kafka::high_watermarks(consumer, topic, partitions)?;
+) -> bool {
+    let marks = match kafka::watermarks(consumer, topic, partitions) {
+        Ok(marks) => marks,
+        Err(error) => {
+            warn!(%error, topic, "Cannot read watermarks; will ask again.");
+            return false;
+        }
+    };
     let published = manifest.offsets.get(topic);
-    Ok(ends.iter().all(|(partition, &end)| {
+    marks.iter().all(|(partition, &(low, high))| {
         let next = published
             .and_then(|p| p.get(partition))
             .copied()
-            .unwrap_or(0);
-        // An empty partition (end 0), or one whose low watermark moved past us, is caught up too.
-        next >= end || end == 0
-    }))
+            .unwrap_or(low);
+        next >= high
+    })
 }

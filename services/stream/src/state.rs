@@ -37,7 +37,7 @@ pub struct FactState<F> {
     index: HashMap<Arc<str>, (u64, Arc<str>)>,
     /// month -> record id -> fact.
     months: HashMap<Arc<str>, HashMap<Arc<str>, F>>,
-    /// Months changed since the last [`FactState::take_touched`].
+    /// Months changed since the last [`FactState::clear_touched`].
     touched: BTreeSet<Arc<str>>,
 }
 
@@ -102,9 +102,15 @@ impl<F: Fact> FactState<F> {
         self.months.entry(month).or_default().insert(id, fact);
     }
 
-    /// The months changed since the last call, which the next commit must rewrite.
-    pub fn take_touched(&mut self) -> BTreeSet<Arc<str>> {
-        std::mem::take(&mut self.touched)
+    /// The months changed since the last [`FactState::clear_touched`]: the next commit must
+    /// rewrite them.
+    pub fn touched(&self) -> &BTreeSet<Arc<str>> {
+        &self.touched
+    }
+
+    /// Forgets the touched months, once a commit that rewrote them has been published.
+    pub fn clear_touched(&mut self) {
+        self.touched.clear();
     }
 
     /// The facts of one month, in record-id order so that files are reproducible.

@@ -29,13 +29,18 @@ impl MonthLabels {
         )
     }
 
-    pub fn intern(&mut self, label: &str) -> Arc<str> {
-        let mut parts = label.splitn(2, '-');
-        let key = (
-            parts.next().and_then(|y| y.parse().ok()).unwrap_or(0),
-            parts.next().and_then(|m| m.parse().ok()).unwrap_or(0),
-        );
-        Arc::clone(self.0.entry(key).or_insert_with(|| Arc::from(label)))
+    /// Interns a stored 'YYYY-MM' label; anything else is an error (a corrupt label must not be
+    /// silently filed under another month).
+    pub fn intern(&mut self, label: &str) -> Result<Arc<str>, String> {
+        let parsed = label
+            .split_once('-')
+            .filter(|(y, m)| y.len() == 4 && m.len() == 2)
+            .and_then(|(y, m)| Some((y.parse::<i32>().ok()?, m.parse::<u32>().ok()?)))
+            .filter(|(_, m)| (1..=12).contains(m));
+        let key = parsed.ok_or_else(|| format!("{label:?} is not a month like 2022-05"))?;
+        Ok(Arc::clone(
+            self.0.entry(key).or_insert_with(|| Arc::from(label)),
+        ))
     }
 }
 
@@ -56,5 +61,14 @@ mod tests {
         // In winter London is UTC.
         let t: DateTime<Utc> = "2022-12-31T23:30:00Z".parse().unwrap();
         assert_eq!(&*months.month_of(t), "2022-12");
+    }
+
+    #[test]
+    fn stored_labels_are_checked() {
+        let mut months = MonthLabels::default();
+        assert_eq!(&*months.intern("2022-05").unwrap(), "2022-05");
+        for bad in ["", "2022", "2022-13", "22-05", "2022-5", "abcd-ef"] {
+            assert!(months.intern(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Building and publishing a commit, and removing files no manifest needs any more.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -18,6 +18,8 @@ use crate::parquet_io::write_parquet;
 pub struct Commit {
     pipeline_dir: PathBuf,
     next: Manifest,
+    /// Directories that gained entries; fsynced before the manifest that references them.
+    dirty_dirs: BTreeSet<PathBuf>,
 }
 
 impl Commit {
@@ -30,6 +32,7 @@ impl Commit {
         Commit {
             pipeline_dir: pipeline_dir.to_path_buf(),
             next,
+            dirty_dirs: BTreeSet::new(),
         }
     }
 
@@ -101,8 +104,13 @@ impl Commit {
     }
 
     /// Publishes the commit: manifest file, then the atomic `CURRENT` swap. Data files were
-    /// fsynced as they were written, so after this returns the commit survives a crash.
+    /// fsynced as they were written and their directories are fsynced here, before the manifest
+    /// that names them, so after this returns the commit survives a crash or power cut.
     pub fn publish(mut self) -> Result<Manifest, TableError> {
+        // Deepest first, so each parent is synced after its new child directory entry exists.
+        for dir in self.dirty_dirs.iter().rev() {
+            manifest::sync_dir(dir)?;
+        }
         self.next.committed_at = chrono::Utc::now().to_rfc3339();
         let manifests = self.pipeline_dir.join("manifests");
         fs::create_dir_all(&manifests).map_err(TableError::io(&manifests))?;
@@ -130,9 +138,12 @@ pub struct GcStats {
     pub files_removed: usize,
 }
 
-/// Removes manifests beyond the newest `keep` that are also older than `min_age`, then data files
-/// no remaining manifest references. The age guard protects readers that resolved an older
-/// manifest moments ago and are still reading its files.
+/// Removes manifests that were superseded more than `min_age` ago, keeping at least the newest
+/// `keep` and always the one `CURRENT` names, then the data files no remaining manifest
+/// references. A manifest's age is taken from its *successor's* write time (the moment it
+/// stopped being current): a reader that resolved it less than `min_age` ago can still finish.
+/// Only the pipeline's single writer calls this, after publishing, so every file written so far
+/// is referenced by a manifest or is debris of a crashed commit.
 pub fn collect_garbage(
     pipeline_dir: &Path,
     keep: usize,
@@ -149,9 +160,10 @@ pub fn collect_garbage(
         Err(e) => return Err(TableError::io(&manifests_dir)(e)),
     };
     names.sort();
+    let current = fs::read_to_string(pipeline_dir.join("CURRENT")).unwrap_or_default();
     let now = SystemTime::now();
-    let old_enough = |p: &Path| {
-        fs::metadata(p)
+    let superseded_long_ago = |successor: &Path| {
+        fs::metadata(successor)
             .and_then(|m| m.modified())
             .map(|t| now.duration_since(t).unwrap_or_default() >= min_age)
             .unwrap_or(false)
@@ -160,7 +172,10 @@ pub fn collect_garbage(
     let cut = names.len().saturating_sub(keep);
     let mut referenced = HashSet::new();
     for (i, path) in names.iter().enumerate() {
-        if i < cut && old_enough(path) {
+        let is_current = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy() == current.trim());
+        if i < cut && !is_current && superseded_long_ago(&names[i + 1]) {
             fs::remove_file(path).map_err(TableError::io(path))?;
             stats.manifests_removed += 1;
             continue;
@@ -184,11 +199,90 @@ pub fn collect_garbage(
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if !referenced.contains(&path) && old_enough(&path) {
+            } else if !referenced.contains(&path) {
                 fs::remove_file(&path).map_err(TableError::io(&path))?;
                 stats.files_removed += 1;
             }
         }
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::manifest::load_current;
+
+    fn batch(values: &[i64]) -> (SchemaRef, RecordBatch) {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(values.to_vec()))],
+        )
+        .unwrap();
+        (schema, batch)
+    }
+
+    fn commit(
+        dir: &Path,
+        previous: Option<&Manifest>,
+        month: &str,
+        values: &[i64],
+        offset: i64,
+    ) -> Manifest {
+        let (schema, rows) = batch(values);
+        let mut c = Commit::begin(dir, "p", previous);
+        c.ensure_table("t", false, schema.clone()).unwrap();
+        c.put_partition("t", month, schema, &[rows]).unwrap();
+        c.set_offset("topic", 0, offset);
+        c.publish().unwrap()
+    }
+
+    #[test]
+    fn publish_is_what_readers_load_and_empty_months_disappear() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = commit(dir.path(), None, "2022-05", &[1, 2], 10);
+        assert_eq!(load_current(dir.path()).unwrap().as_ref(), Some(&first));
+        assert_eq!(
+            first.tables["t"].partitions.len(),
+            2,
+            "schema file + one month"
+        );
+        let second = commit(dir.path(), Some(&first), "2022-05", &[], 12);
+        assert_eq!(second.seq, first.seq + 1);
+        assert_eq!(second.offsets["topic"][&0], 12);
+        assert_eq!(
+            second.tables["t"].partitions.len(),
+            1,
+            "the emptied month is dropped"
+        );
+        assert_eq!(load_current(dir.path()).unwrap().as_ref(), Some(&second));
+    }
+
+    #[test]
+    fn gc_keeps_the_current_manifest_and_what_it_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut manifest = commit(dir.path(), None, "2022-05", &[1], 1);
+        for i in 0..4 {
+            manifest = commit(dir.path(), Some(&manifest), "2022-05", &[i], i + 2);
+        }
+        // Nothing was superseded long enough ago: nothing goes.
+        assert_eq!(
+            collect_garbage(dir.path(), 1, Duration::from_secs(3600)).unwrap(),
+            GcStats::default()
+        );
+        let stats = collect_garbage(dir.path(), 1, Duration::ZERO).unwrap();
+        assert_eq!(stats.manifests_removed, 4);
+        assert_eq!(stats.files_removed, 4, "the four superseded month files");
+        let live = load_current(dir.path()).unwrap().unwrap();
+        assert_eq!(live, manifest);
+        for path in live.table_paths(dir.path(), "t") {
+            assert!(path.exists(), "{} was collected", path.display());
+        }
+    }
 }

@@ -17,6 +17,8 @@ pub enum TableError {
     },
     #[error("invalid manifest {path}: {reason}")]
     Manifest { path: PathBuf, reason: String },
+    #[error("{path} is locked by another Lantern process writing the same pipeline")]
+    Locked { path: PathBuf },
     #[error("cannot register table {table}: {source}")]
     Register {
         table: String,

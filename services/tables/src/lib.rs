@@ -19,14 +19,17 @@
 //! - [`commit`]: building and publishing a commit; garbage collection of old files.
 //! - [`parquet_io`]: reading and writing Parquet files.
 //! - [`register`]: exposing the published tables to a DataFusion `SessionContext`.
+//! - [`lock`]: one writer per pipeline directory.
 
 pub mod commit;
 mod error;
+pub mod lock;
 pub mod manifest;
 pub mod parquet_io;
 pub mod register;
 
 pub use commit::Commit;
 pub use error::TableError;
+pub use lock::{PipelineLock, lock_pipeline};
 pub use manifest::{Manifest, TableFiles};
 pub use register::{published_pipelines, register_all};

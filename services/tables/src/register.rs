@@ -23,6 +23,9 @@ pub fn published_pipelines(data_dir: &Path) -> Result<Vec<(PathBuf, Manifest)>, 
     let mut out = Vec::new();
     for entry in entries.filter_map(Result::ok) {
         let dir = entry.path();
+        if !dir.is_dir() {
+            continue; // a stray file in the data directory is not a pipeline
+        }
         if let Some(manifest) = manifest::load_current(&dir)? {
             out.push((dir, manifest));
         }

@@ -125,7 +125,7 @@ impl Meta {
             source: r.str("source", row)?.unwrap_or_default().to_string(),
             occurred_at_us: r.timestamp_us("occurred_at", row)?,
             day: r.date32("day", row)?,
-            month: months.intern(r.str("month", row)?.unwrap_or_default()),
+            month: months.intern(r.str("month", row)?.unwrap_or_default())?,
             reported_at_us: r.timestamp_us("reported_at", row)?,
         })
     }
