@@ -45,23 +45,9 @@ pub const POLICE_UK_HEADER: [&str; 12] = [
     "Context",
 ];
 
-/// The 14 police.uk crime categories (street-level `Crime type` values).
-pub const POLICE_UK_CRIME_TYPES: [&str; 14] = [
-    "Anti-social behaviour",
-    "Bicycle theft",
-    "Burglary",
-    "Criminal damage and arson",
-    "Drugs",
-    "Other crime",
-    "Other theft",
-    "Possession of weapons",
-    "Public order",
-    "Robbery",
-    "Shoplifting",
-    "Theft from the person",
-    "Vehicle crime",
-    "Violence and sexual offences",
-];
+/// The 14 police.uk crime categories (street-level `Crime type` values): the incident
+/// schema's list, so the importer can never accept a type the processor would dead-letter.
+pub use lantern_schemas::CRIME_TYPES as POLICE_UK_CRIME_TYPES;
 
 /// Value of `source` in every event from this importer.
 pub const SOURCE: &str = "police.uk";
