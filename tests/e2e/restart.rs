@@ -36,7 +36,8 @@ async fn kill_and_restart_mid_stream_gives_exact_totals() {
     }
     l.produce(INCIDENTS, &revisions).await;
 
-    for pause_ms in [1200u64, 900, 1500] {
+    // Debug builds take about a second to load reference data, so these land mid-stream.
+    for pause_ms in [2500u64, 1700, 3100] {
         let mut child = l.command(&["process"]).spawn().unwrap();
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;
         // SIGKILL: no chance to flush or commit anything.
