@@ -196,6 +196,18 @@ impl Event for Incident {
     fn event_time(&self) -> DateTime<Utc> {
         self.occurred_at.event_time()
     }
+
+    fn reported_at(&self) -> DateTime<Utc> {
+        self.reported_at
+    }
+
+    fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn status(&self) -> &'static str {
+        self.status.as_str()
+    }
 }
 
 #[cfg(test)]

@@ -69,13 +69,23 @@ pub trait Event: Sized {
 
     /// Time used for windowing: `occurred_at`, or the start of its range.
     fn event_time(&self) -> DateTime<Utc>;
+
+    /// When the event was reported (processing metadata; never used for windows).
+    fn reported_at(&self) -> DateTime<Utc>;
+
+    /// The producing system.
+    fn source(&self) -> &str;
+
+    /// Lifecycle status of this version, as in the schema (`"recorded"`, `"cancelled"`,
+    /// `"withdrawn"`, ...).
+    fn status(&self) -> &'static str;
 }
 
-/// Every event kind this crate knows, as used by [`Event::KIND`].
 /// Upper bound of `loss_value` (GBP). Far above any real loss; it keeps the aggregates' exact
 /// `DECIMAL(18, 2)` sums from overflowing, so one absurd value cannot stall a pipeline.
 pub const MAX_LOSS_GBP: f64 = 1e12;
 
+/// Every event kind this crate knows, as used by [`Event::KIND`].
 pub const KINDS: [&str; 3] = [Incident::KIND, BusinessCrime::KIND, CybercrimeReport::KIND];
 
 /// The text of the current (v1) JSON Schema for `kind`, or `None` for an

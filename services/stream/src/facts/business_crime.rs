@@ -33,13 +33,7 @@ impl BusinessCrimeFact {
         reference: &ReferenceData,
         months: &mut MonthLabels,
     ) -> Self {
-        let meta = Meta::of(
-            &event,
-            event.status.as_str(),
-            &event.source,
-            event.reported_at,
-            months,
-        );
+        let meta = Meta::of(&event, months);
         let point = event.premises.point();
         let place = PlaceCols::from(reference.places.resolve(
             event.premises.lsoa_code.as_deref(),

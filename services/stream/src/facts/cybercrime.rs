@@ -33,13 +33,7 @@ impl CybercrimeFact {
         reference: &ReferenceData,
         months: &mut MonthLabels,
     ) -> Self {
-        let meta = Meta::of(
-            &event,
-            event.status.as_str(),
-            &event.source,
-            event.reported_at,
-            months,
-        );
+        let meta = Meta::of(&event, months);
         let place = PlaceCols::from(reference.places.resolve(
             event.victim_place.lsoa_code.as_deref(),
             None,

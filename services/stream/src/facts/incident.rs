@@ -49,13 +49,7 @@ pub struct IncidentFact {
 impl IncidentFact {
     /// Enriches a validated incident event.
     pub fn enrich(event: Incident, reference: &ReferenceData, months: &mut MonthLabels) -> Self {
-        let meta = Meta::of(
-            &event,
-            event.status.as_str(),
-            &event.source,
-            event.reported_at,
-            months,
-        );
+        let meta = Meta::of(&event, months);
         let crime_type = match (&event.crime_type, &event.offence_code, &event.asb_category) {
             (Some(given), _, _) => Some(Arc::from(given.as_str())),
             (None, Some(code), _) => reference.property.crime_type_for_offence(code),

@@ -60,24 +60,19 @@ pub struct Meta {
 }
 
 impl Meta {
-    pub fn of<E: Event>(
-        event: &E,
-        status: &'static str,
-        source: &str,
-        reported_at: lantern_schemas::DateTime<lantern_schemas::Utc>,
-        months: &mut MonthLabels,
-    ) -> Self {
+    /// The metadata of an event's record: identity, version, status and event-time windows.
+    pub fn of<E: Event>(event: &E, months: &mut MonthLabels) -> Self {
         let occurred = event.event_time();
         Meta {
             record_id: Arc::from(event.record_id()),
             version: event.version(),
             event_id: event.event_id().to_string(),
-            status,
-            source: source.to_string(),
+            status: event.status(),
+            source: event.source().to_string(),
             occurred_at_us: occurred.timestamp_micros(),
             day: london_day(occurred),
             month: months.month_of(occurred),
-            reported_at_us: reported_at.timestamp_micros(),
+            reported_at_us: event.reported_at().timestamp_micros(),
         }
     }
 
