@@ -12,6 +12,7 @@ use arrow::array::{Array, StringArray, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use crate::StreamError;
@@ -60,14 +61,21 @@ impl Aggregates {
         Ok(Aggregates { facts_table, defs })
     }
 
-    /// Runs every aggregate over `facts` and splits each result by its `month` column.
-    pub async fn compute(&self, facts: RecordBatch) -> Result<Vec<AggregateOutput>, StreamError> {
+    /// Runs every aggregate over `facts` (batches sharing `schema`, e.g. one per touched month,
+    /// registered as they are: no concatenated copy) and splits each result by its `month`.
+    pub async fn compute(
+        &self,
+        schema: SchemaRef,
+        facts: Vec<RecordBatch>,
+    ) -> Result<Vec<AggregateOutput>, StreamError> {
+        let registration_failed = |source| StreamError::Aggregate {
+            table: self.facts_table.to_string(),
+            source,
+        };
+        let table = MemTable::try_new(schema, vec![facts]).map_err(registration_failed)?;
         let ctx = SessionContext::new();
-        ctx.register_batch(self.facts_table, facts)
-            .map_err(|source| StreamError::Aggregate {
-                table: self.facts_table.to_string(),
-                source,
-            })?;
+        ctx.register_table(self.facts_table, Arc::new(table))
+            .map_err(registration_failed)?;
         let mut outputs = Vec::with_capacity(self.defs.len());
         for def in &self.defs {
             let failed = |source| StreamError::Aggregate {

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::compute::concat_batches;
 use lantern_common::Config;
 use lantern_common::http::Readiness;
 use lantern_enrich::ReferenceData;
@@ -354,12 +353,9 @@ async fn create_tables<P: PipelineKind>(
     aggregates: &Aggregates,
 ) -> Result<Manifest, StreamError> {
     let mut commit = Commit::begin(dir, P::NAME, None);
-    let empty = P::Fact::to_batch(&[]).map_err(|e| StreamError::Facts {
-        table: P::FACTS_TABLE.into(),
-        reason: e.to_string(),
-    })?;
-    commit.ensure_table(P::FACTS_TABLE, true, empty.schema())?;
-    for output in aggregates.compute(empty).await? {
+    let schema = P::Fact::schema();
+    commit.ensure_table(P::FACTS_TABLE, true, schema.clone())?;
+    for output in aggregates.compute(schema, Vec::new()).await? {
         commit.ensure_table(&output.table, false, output.schema)?;
     }
     Ok(commit.publish()?)
@@ -393,8 +389,7 @@ async fn publish<P: PipelineKind>(
             )?;
             month_batches.push(batch);
         }
-        let all = concat_batches(&schema, &month_batches).map_err(facts_error)?;
-        for output in aggregates.compute(all).await? {
+        for output in aggregates.compute(schema, month_batches).await? {
             for month in touched {
                 let rows = output
                     .by_month
