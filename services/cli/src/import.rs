@@ -80,12 +80,11 @@ pub async fn run(config: Config, command: ImportCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(|m| parse_month(m))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let reference_dir = config.pipelines.dir.join("reference");
             let reference = lantern_enrich::ReferenceData::load(
-                &reference_dir,
+                &config.pipelines.files(),
                 &config.processor.force_area_code,
             )
-            .with_context(|| format!("loading reference data from {}", reference_dir.display()))?;
+            .context("loading reference data")?;
             let places: Vec<(String, f64, f64)> = reference
                 .places
                 .lsoas_in_force()

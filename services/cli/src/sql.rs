@@ -17,16 +17,14 @@ pub async fn run(config: Config, args: SqlArgs) -> anyhow::Result<()> {
     let service = QueryService::open(&config.storage.data_dir)
         .await
         .with_context(|| format!("opening tables under {}", config.storage.data_dir.display()))?;
-    let names = config.pipelines.dir.join("reference/places/names.csv");
-    service
-        .register_place_names(&names)
-        .await
-        .with_context(|| {
-            format!(
-                "registering place names from {} (pipelines.dir)",
-                names.display()
-            )
-        })?;
+    let files = config.pipelines.files();
+    let names = files.read(lantern_enrich::NAMES_FILE)?;
+    service.register_place_names(&names).with_context(|| {
+        format!(
+            "registering place names from {}",
+            files.display_name(lantern_enrich::NAMES_FILE).display()
+        )
+    })?;
     let batches = service.sql(&args.query).await?;
     print!("{}", format_batches(&batches, args.format)?);
     Ok(())

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use lantern_pipelines::PipelineFiles;
 use serde::Deserialize;
 
 /// Why the configuration could not be loaded. Each variant names the key or file at fault.
@@ -104,11 +105,19 @@ pub struct StorageConfig {
 }
 
 /// Pipeline definitions.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelinesConfig {
-    /// Directory holding `sql/` (one file per aggregate table) and `reference/`.
-    pub dir: PathBuf,
+    /// Directory holding `sql/` (one file per aggregate table) and `reference/`, read instead of
+    /// the definitions built into the binary. Unset (the default): the built-in ones.
+    pub dir: Option<PathBuf>,
+}
+
+impl PipelinesConfig {
+    /// Where the pipeline definitions are read from.
+    pub fn files(&self) -> PipelineFiles {
+        PipelineFiles::from_setting(self.dir.as_deref())
+    }
 }
 
 /// Operational HTTP endpoint.
@@ -164,14 +173,6 @@ impl Default for StorageConfig {
     }
 }
 
-impl Default for PipelinesConfig {
-    fn default() -> Self {
-        PipelinesConfig {
-            dir: PathBuf::from("pipelines"),
-        }
-    }
-}
-
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
@@ -210,6 +211,10 @@ impl Config {
                             origin: path.display().to_string(),
                             message: e.to_string(),
                         })?;
+                let mut table = table;
+                if let Some(base) = path.parent() {
+                    resolve_relative_paths(&mut table, base);
+                }
                 (table, path.display().to_string())
             }
             None => (toml::Table::new(), "defaults".to_string()),
@@ -306,6 +311,41 @@ impl Config {
     }
 }
 
+/// Keys whose values are paths. A relative path written in a config file means relative to that
+/// file, so `lantern --config /srv/lantern/lantern.toml` works from any directory; a relative
+/// path from the environment or the defaults stays relative to the working directory.
+const PATH_KEYS: [(&str, &str); 2] = [("storage", "data_dir"), ("pipelines", "dir")];
+const PATH_TABLES: [(&str, &str); 1] = [("kafka", "secret_files")];
+
+fn resolve_relative_paths(root: &mut toml::Table, base: &Path) {
+    let resolve = |value: &mut toml::Value| {
+        if let toml::Value::String(path) = value
+            && Path::new(path.as_str()).is_relative()
+        {
+            *path = base.join(path.as_str()).display().to_string();
+        }
+    };
+    for (section, key) in PATH_KEYS {
+        if let Some(value) = root
+            .get_mut(section)
+            .and_then(toml::Value::as_table_mut)
+            .and_then(|t| t.get_mut(key))
+        {
+            resolve(value);
+        }
+    }
+    for (section, key) in PATH_TABLES {
+        if let Some(table) = root
+            .get_mut(section)
+            .and_then(toml::Value::as_table_mut)
+            .and_then(|t| t.get_mut(key))
+            .and_then(toml::Value::as_table_mut)
+        {
+            table.iter_mut().for_each(|(_, value)| resolve(value));
+        }
+    }
+}
+
 /// Applies `LANTERN_SECTION__KEY=value` to the TOML tree. Values are parsed as TOML scalars or
 /// arrays when they parse (numbers, booleans, `["a","b"]`), else taken as strings.
 fn apply_override(
@@ -395,6 +435,30 @@ mod tests {
         assert!(
             err.to_string().contains("processor.force_area_code"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn relative_paths_in_a_file_are_relative_to_the_file() {
+        let dir = std::env::temp_dir().join(format!("lantern-config-rel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lantern.toml");
+        std::fs::write(
+            &path,
+            "[storage]\ndata_dir = \"state/data\"\n[pipelines]\ndir = \"/abs/pipelines\"\n",
+        )
+        .unwrap();
+        let config = Config::load_with_env(Some(&path), env(&[])).unwrap();
+        assert_eq!(config.storage.data_dir, dir.join("state/data"));
+        assert_eq!(config.pipelines.dir, Some(PathBuf::from("/abs/pipelines")));
+        let config =
+            Config::load_with_env(Some(&path), env(&[("LANTERN_STORAGE__DATA_DIR", "here")]))
+                .unwrap();
+        assert_eq!(config.storage.data_dir, PathBuf::from("here"));
+        assert_eq!(
+            Config::default().pipelines.dir,
+            None,
+            "built-in definitions by default"
         );
     }
 

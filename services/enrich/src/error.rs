@@ -6,13 +6,9 @@ use std::path::PathBuf;
 /// 1-based line number in that file (the header is line 1).
 #[derive(Debug, thiserror::Error)]
 pub enum EnrichError {
-    /// The file could not be opened or read.
-    #[error("{}: cannot read reference file: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file could not be read.
+    #[error(transparent)]
+    File(#[from] lantern_pipelines::PipelineFileError),
     /// The CSV reader failed (malformed quoting, invalid UTF-8, ...).
     #[error("{}:{line}: malformed CSV: {source}", path.display())]
     Csv {

@@ -3,13 +3,14 @@
 //! codes are shared `Arc<str>` clones).
 //!
 //! The tables are the committed files under `pipelines/reference/` (see its README for
-//! provenance, the derivation and the precedence rules).
+//! provenance, the derivation and the precedence rules), built into the binary by
+//! `lantern-pipelines` unless `pipelines.dir` names a directory to read them from.
 //!
 //! ```no_run
-//! use std::path::Path;
 //! use lantern_enrich::{PropertyInput, ReferenceData};
+//! use lantern_pipelines::PipelineFiles;
 //!
-//! let refdata = ReferenceData::load(Path::new("pipelines/reference"), "E23000003")?;
+//! let refdata = ReferenceData::load(&PipelineFiles::Embedded, "E23000003")?;
 //! let place = refdata.places.resolve(Some("E01025300"), None, None);
 //! assert_eq!(place.status.as_str(), "in_force");
 //! let p = refdata.property.incident_property(&PropertyInput {
@@ -25,7 +26,7 @@ mod places;
 mod property;
 mod table;
 
-use std::path::Path;
+use lantern_pipelines::PipelineFiles;
 
 pub use error::EnrichError;
 pub use places::{
@@ -45,13 +46,13 @@ pub struct ReferenceData {
 }
 
 impl ReferenceData {
-    /// Loads every table from `reference_dir` (normally `pipelines/reference`).
+    /// Loads every table from `files` (normally the built-in `pipelines/reference`).
     /// `force_area_code` is the configured force (Lancashire: `E23000003`); it must match
     /// at least one LSOA.
-    pub fn load(reference_dir: &Path, force_area_code: &str) -> Result<Self, EnrichError> {
+    pub fn load(files: &PipelineFiles, force_area_code: &str) -> Result<Self, EnrichError> {
         Ok(Self {
-            places: PlaceIndex::load(reference_dir, force_area_code)?,
-            property: PropertyRules::load(reference_dir)?,
+            places: PlaceIndex::load(files, force_area_code)?,
+            property: PropertyRules::load(files)?,
         })
     }
 }

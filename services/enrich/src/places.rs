@@ -1,13 +1,13 @@
 //! Place resolution: LSOA code or point → LSOA → MSOA → ward → LAD → CSP → force area.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::EnrichError;
-use crate::table::{Table, path_in};
+use crate::table::Table;
+use lantern_pipelines::PipelineFiles;
 
 /// Default cut-off: a point further than this from every LSOA population-weighted centroid
 /// is [`PlaceStatus::Unplaced`]. Note that large rural LSOAs are wider than this (in
@@ -23,9 +23,9 @@ const EARTH_RADIUS_KM: f64 = 6371.0088;
 const KM_PER_DEG: f64 = EARTH_RADIUS_KM * std::f64::consts::PI / 180.0;
 
 /// Relative path of the LSOA table inside the reference directory.
-pub const LSOA_FILE: &str = "places/lsoa.csv";
+pub const LSOA_FILE: &str = "reference/places/lsoa.csv";
 /// Relative path of the names table inside the reference directory.
-pub const NAMES_FILE: &str = "places/names.csv";
+pub const NAMES_FILE: &str = "reference/places/names.csv";
 
 /// How a record's place relates to the configured force area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -319,8 +319,8 @@ pub struct PlaceIndex {
 }
 
 impl PlaceIndex {
-    /// Loads `places/lsoa.csv` and `places/names.csv` from `reference_dir`.
-    pub fn load(reference_dir: &Path, force_area_code: &str) -> Result<Self, EnrichError> {
+    /// Loads `reference/places/lsoa.csv` and `reference/places/names.csv`.
+    pub fn load(files: &PipelineFiles, force_area_code: &str) -> Result<Self, EnrichError> {
         let mut interner: HashMap<Box<str>, Arc<str>> = HashMap::new();
         let mut intern = |s: &str| -> Option<Arc<str>> {
             let s = s.trim();
@@ -336,7 +336,7 @@ impl PlaceIndex {
         };
         let force = force_area_code.trim();
 
-        let mut t = Table::open(path_in(reference_dir, LSOA_FILE))?;
+        let mut t = Table::open(files, LSOA_FILE)?;
         let c_code = t.column("lsoa_code")?;
         let c_name = t.column("lsoa_name")?;
         let c_msoa = t.column("msoa_code")?;
@@ -402,7 +402,7 @@ impl PlaceIndex {
             });
         }
 
-        let mut t = Table::open(path_in(reference_dir, NAMES_FILE))?;
+        let mut t = Table::open(files, NAMES_FILE)?;
         let c_level = t.column("level")?;
         let c_code = t.column("code")?;
         let c_name = t.column("name")?;

@@ -1,20 +1,20 @@
 //! Property type: what kind of property a crime targeted.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::EnrichError;
-use crate::table::{Fold, Table, folded, path_in, with_folded};
+use crate::table::{Fold, Table, folded, with_folded};
+use lantern_pipelines::PipelineFiles;
 
-pub const OFFENCE_CODES_FILE: &str = "property/offence_codes.csv";
-pub const CRIME_TYPES_FILE: &str = "property/crime_types.csv";
-pub const PREMISES_TYPES_FILE: &str = "property/premises_types.csv";
-pub const BUSINESS_INCIDENT_TYPES_FILE: &str = "property/business_incident_types.csv";
-pub const NFIB_CODES_FILE: &str = "property/nfib_codes.csv";
+pub const OFFENCE_CODES_FILE: &str = "reference/property/offence_codes.csv";
+pub const CRIME_TYPES_FILE: &str = "reference/property/crime_types.csv";
+pub const PREMISES_TYPES_FILE: &str = "reference/property/premises_types.csv";
+pub const BUSINESS_INCIDENT_TYPES_FILE: &str = "reference/property/business_incident_types.csv";
+pub const NFIB_CODES_FILE: &str = "reference/property/nfib_codes.csv";
 
 /// The NFIB group reported for codes that are not in `property/nfib_codes.csv` and do not
 /// belong to a known numbered group.
@@ -162,11 +162,11 @@ fn nfib_group_prefix(code: &str) -> Option<&str> {
 }
 
 impl PropertyRules {
-    /// Loads the five `property/*.csv` tables from `reference_dir`.
-    pub fn load(reference_dir: &Path) -> Result<Self, EnrichError> {
+    /// Loads the five `reference/property/*.csv` tables.
+    pub fn load(files: &PipelineFiles) -> Result<Self, EnrichError> {
         // Crime types first: the offence table's categories are checked against them.
         let mut crime_types = HashMap::new();
-        let mut t = Table::open(path_in(reference_dir, CRIME_TYPES_FILE))?;
+        let mut t = Table::open(files, CRIME_TYPES_FILE)?;
         let (c_ct, c_pt, c_pd) = (
             t.column("crime_type")?,
             t.column("property_type")?,
@@ -195,7 +195,7 @@ impl PropertyRules {
         })?;
 
         let mut offences = HashMap::new();
-        let mut t = Table::open(path_in(reference_dir, OFFENCE_CODES_FILE))?;
+        let mut t = Table::open(files, OFFENCE_CODES_FILE)?;
         let (c_code, c_cat, c_pt) = (
             t.column("offence_code")?,
             t.column("police_uk_category")?,
@@ -226,7 +226,7 @@ impl PropertyRules {
         })?;
 
         let mut premises = HashMap::new();
-        let mut t = Table::open(path_in(reference_dir, PREMISES_TYPES_FILE))?;
+        let mut t = Table::open(files, PREMISES_TYPES_FILE)?;
         let (c_pr, c_pt) = (t.column("premises_type")?, t.column("property_type")?);
         t.for_each(|rec| {
             let name = non_empty(rec, c_pr, "premises_type")?;
@@ -246,7 +246,7 @@ impl PropertyRules {
         })?;
 
         let mut business = HashMap::new();
-        let mut t = Table::open(path_in(reference_dir, BUSINESS_INCIDENT_TYPES_FILE))?;
+        let mut t = Table::open(files, BUSINESS_INCIDENT_TYPES_FILE)?;
         let (c_it, c_pt) = (t.column("incident_type")?, t.column("property_type")?);
         t.column("label")?;
         t.for_each(|rec| {
@@ -263,7 +263,7 @@ impl PropertyRules {
 
         let mut nfib = HashMap::new();
         let mut nfib_groups: HashMap<String, Arc<str>> = HashMap::new();
-        let mut t = Table::open(path_in(reference_dir, NFIB_CODES_FILE))?;
+        let mut t = Table::open(files, NFIB_CODES_FILE)?;
         let (c_fc, c_gr, c_de, c_pt) = (
             t.column("fraud_code")?,
             t.column("group")?,

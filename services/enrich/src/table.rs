@@ -1,23 +1,26 @@
 //! Small helpers: reading the reference CSV files with good error messages, and
 //! allocation-free ASCII case folding for look-ups.
 
-use std::path::{Path, PathBuf};
+use std::borrow::Cow;
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use lantern_pipelines::PipelineFiles;
 
 use crate::EnrichError;
 
 /// A reference CSV file opened with its header resolved to column indexes.
 pub(crate) struct Table {
     pub path: PathBuf,
-    reader: csv::Reader<std::fs::File>,
+    reader: csv::Reader<Cursor<Cow<'static, [u8]>>>,
     headers: csv::StringRecord,
 }
 
 impl Table {
-    pub fn open(path: PathBuf) -> Result<Self, EnrichError> {
-        let file = std::fs::File::open(&path).map_err(|source| EnrichError::Io {
-            path: path.clone(),
-            source,
-        })?;
+    /// Opens `name` (e.g. `reference/places/lsoa.csv`) from `files`.
+    pub fn open(files: &PipelineFiles, name: &str) -> Result<Self, EnrichError> {
+        let path = files.display_name(name);
+        let file = Cursor::new(files.read(name)?);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(false)
@@ -78,10 +81,6 @@ impl Table {
             }
         }
     }
-}
-
-pub(crate) fn path_in(dir: &Path, rel: &str) -> PathBuf {
-    dir.join(rel)
 }
 
 /// Longest key that the folded look-ups handle; longer inputs match nothing.

@@ -8,18 +8,27 @@ use lantern_enrich::{
     EnrichError, MAX_CENTROID_DISTANCE_KM, PlaceMethod, PlaceStatus, PropertyInput, PropertyType,
     ReferenceData,
 };
+use lantern_pipelines::PipelineFiles;
 
 const LANCASHIRE: &str = "E23000003";
 
+fn pipelines_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../pipelines")
+}
+
 fn reference_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/reference")
+    pipelines_dir().join("reference")
+}
+
+/// The committed files, read from disk (the built-in copy is checked against them in
+/// lantern-pipelines).
+fn files() -> PipelineFiles {
+    PipelineFiles::Dir(pipelines_dir())
 }
 
 fn refdata() -> &'static ReferenceData {
     static DATA: OnceLock<ReferenceData> = OnceLock::new();
-    DATA.get_or_init(|| {
-        ReferenceData::load(&reference_dir(), LANCASHIRE).expect("load reference data")
-    })
+    DATA.get_or_init(|| ReferenceData::load(&files(), LANCASHIRE).expect("load reference data"))
 }
 
 /// (code, name, msoa, ward, lad, csp, force, lat, lon) rows of lsoa.csv, read independently.
@@ -595,11 +604,14 @@ fn resolved_codes_share_storage() {
 
 #[test]
 fn load_errors_name_the_file() {
-    let missing =
-        ReferenceData::load(&reference_dir().join("does-not-exist"), LANCASHIRE).unwrap_err();
-    assert!(matches!(missing, EnrichError::Io { .. }));
+    let missing = ReferenceData::load(
+        &PipelineFiles::Dir(pipelines_dir().join("does-not-exist")),
+        LANCASHIRE,
+    )
+    .unwrap_err();
+    assert!(matches!(missing, EnrichError::File(_)));
     assert!(missing.to_string().contains("places/lsoa.csv"), "{missing}");
-    let bad_force = ReferenceData::load(&reference_dir(), "E23999999").unwrap_err();
+    let bad_force = ReferenceData::load(&files(), "E23999999").unwrap_err();
     assert!(
         matches!(bad_force, EnrichError::UnknownForceArea { .. }),
         "{bad_force}"
@@ -609,6 +621,8 @@ fn load_errors_name_the_file() {
 #[test]
 fn malformed_rows_report_file_and_line() {
     let dir = std::env::temp_dir().join(format!("lantern-enrich-test-{}", std::process::id()));
+    let files = PipelineFiles::Dir(dir.clone());
+    let dir = dir.join("reference");
     std::fs::create_dir_all(dir.join("places")).unwrap();
     std::fs::create_dir_all(dir.join("property")).unwrap();
     let src = reference_dir();
@@ -633,7 +647,7 @@ fn malformed_rows_report_file_and_line() {
         "crime_type,property_type,premises_dependent\nBurglary,unknown,true\n",
     )
     .unwrap();
-    let err = ReferenceData::load(&dir, LANCASHIRE)
+    let err = ReferenceData::load(&files, LANCASHIRE)
         .unwrap_err()
         .to_string();
     assert!(err.contains("lsoa.csv:3:") && err.contains("lat"), "{err}");
@@ -645,14 +659,14 @@ fn malformed_rows_report_file_and_line() {
     )
     .unwrap();
     // The crime type table lacks most categories used by offence_codes.csv.
-    let err = ReferenceData::load(&dir, LANCASHIRE)
+    let err = ReferenceData::load(&files, LANCASHIRE)
         .unwrap_err()
         .to_string();
     assert!(
         err.contains("offence_codes.csv:") && err.contains("police_uk_category"),
         "{err}"
     );
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(dir.parent().unwrap()).ok();
 }
 
 #[test]
@@ -664,7 +678,7 @@ fn rural_points_beyond_the_default_cut_off() {
         refdata().places.by_point(bowland.0, bowland.1).status,
         PlaceStatus::Unplaced
     );
-    let mut r = ReferenceData::load(&reference_dir(), LANCASHIRE).unwrap();
+    let mut r = ReferenceData::load(&files(), LANCASHIRE).unwrap();
     assert_eq!(
         r.places.max_centroid_distance_km(),
         MAX_CENTROID_DISTANCE_KM

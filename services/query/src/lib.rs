@@ -18,10 +18,13 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::DynamicFileCatalog;
+use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -85,6 +88,9 @@ pub enum QueryError {
     /// The result could not be rendered.
     #[error("cannot format the result: {0}")]
     Format(#[source] ArrowError),
+    /// The place names CSV is malformed.
+    #[error("cannot read the place names table: {0}")]
+    PlaceNames(#[source] ArrowError),
     /// An output format name other than `table`, `csv` or `json`.
     #[error("unknown output format {0:?}: expected table, csv or json")]
     UnknownFormat(String),
@@ -160,17 +166,24 @@ impl QueryService {
 
     /// Registers the ONS names table (`level, code, name` for msoa, ward, lad, csp,
     /// force_area) as `place_names`, so queries can label codes:
-    /// `JOIN place_names n ON n.level = 'lad' AND n.code = lad_code`. The file is chosen by the
-    /// operator's configuration, never by the client.
-    pub async fn register_place_names(&self, names_csv: &Path) -> Result<(), QueryError> {
-        let path = names_csv.to_string_lossy();
+    /// `JOIN place_names n ON n.level = 'lad' AND n.code = lad_code`. The CSV (with a header)
+    /// comes from the operator's pipeline definitions, never from the client; it is small (about
+    /// 10,000 rows), so it is held in memory.
+    pub fn register_place_names(&self, names_csv: &[u8]) -> Result<(), QueryError> {
+        let schema = Arc::new(Schema::new(
+            ["level", "code", "name"]
+                .map(|c| Field::new(c, DataType::Utf8, false))
+                .to_vec(),
+        ));
+        let batches = arrow::csv::ReaderBuilder::new(Arc::clone(&schema))
+            .with_header(true)
+            .build(names_csv)
+            .and_then(|reader| reader.collect::<Result<Vec<_>, _>>())
+            .map_err(QueryError::PlaceNames)?;
+        let table = MemTable::try_new(schema, vec![batches]).map_err(QueryError::Plan)?;
         self.ctx
-            .register_csv(
-                "place_names",
-                path.as_ref(),
-                datafusion::prelude::CsvReadOptions::new(),
-            )
-            .await
+            .register_table("place_names", Arc::new(table))
+            .map(drop)
             .map_err(QueryError::Plan)
     }
 

@@ -4,8 +4,8 @@
 //! each aggregate's SQL over that month's facts and replaces the month's partition. The SQL file
 //! is therefore the one definition of a table — the same text the `.slt` tests check.
 
+use lantern_pipelines::PipelineFiles;
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Array, StringArray, UInt32Array};
@@ -40,18 +40,22 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
-    /// Reads `<sql_dir>/<table>.sql` for each table.
+    /// Reads `sql/<table>.sql` for each table.
     pub fn load(
-        sql_dir: &Path,
+        files: &PipelineFiles,
         facts_table: &'static str,
         tables: &[&str],
     ) -> Result<Self, StreamError> {
         let defs = tables
             .iter()
             .map(|table| {
-                let path = sql_dir.join(format!("{table}.sql"));
-                let sql = std::fs::read_to_string(&path)
-                    .map_err(|source| StreamError::Definition { path, source })?;
+                let name = format!("sql/{table}.sql");
+                let bytes = files.read(&name)?;
+                let sql = String::from_utf8(bytes.into_owned()).map_err(|_| {
+                    StreamError::DefinitionNotUtf8 {
+                        path: files.display_name(&name),
+                    }
+                })?;
                 Ok(AggregateDef {
                     table: table.to_string(),
                     sql: sql.trim().trim_end_matches(';').to_string(),

@@ -18,12 +18,10 @@ pub enum StreamError {
         #[source]
         source: datafusion::error::DataFusionError,
     },
-    #[error("cannot read aggregate definition {path}: {source}")]
-    Definition {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Definition(#[from] lantern_pipelines::PipelineFileError),
+    #[error("aggregate definition {path} is not UTF-8")]
+    DefinitionNotUtf8 { path: std::path::PathBuf },
     #[error("stored facts in {table} are unreadable: {reason}")]
     Facts { table: String, reason: String },
     #[error("pipeline {pipeline} task failed: {reason}")]
