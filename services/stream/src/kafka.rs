@@ -1,6 +1,5 @@
 //! Kafka client set-up shared by the processor, the DLQ producer and the importers.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use lantern_common::config::KafkaConfig;
@@ -33,7 +32,8 @@ pub fn consumer(kafka: &KafkaConfig, group_id: &str) -> Result<StreamConsumer, S
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
+        // End-of-partition events tell drain mode it has caught up, at no extra request.
+        .set("enable.partition.eof", "true")
         .create()
         .map_err(StreamError::kafka(format!(
             "creating consumer for group {group_id}"
@@ -94,23 +94,4 @@ pub fn partitions(consumer: &StreamConsumer, topic: &str) -> Result<Vec<i32>, St
         .filter(|t| t.name() == topic && t.error().is_none())
         .flat_map(|t| t.partitions().iter().map(|p| p.id()))
         .collect())
-}
-
-/// Low and high watermarks (first retained offset, next offset to be written) per partition.
-pub fn watermarks(
-    consumer: &StreamConsumer,
-    topic: &str,
-    partitions: &[i32],
-) -> Result<HashMap<i32, (i64, i64)>, StreamError> {
-    partitions
-        .iter()
-        .map(|&p| {
-            consumer
-                .fetch_watermarks(topic, p, METADATA_TIMEOUT)
-                .map(|marks| (p, marks))
-                .map_err(StreamError::kafka(format!(
-                    "fetching watermarks of {topic}/{p}"
-                )))
-        })
-        .collect()
 }

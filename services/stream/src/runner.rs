@@ -23,6 +23,7 @@ use crate::aggregate::Aggregates;
 use crate::dlq::DeadLetters;
 use crate::facts::Fact;
 use crate::pipelines::{BusinessCrimes, Cybercrimes, Incidents, PipelineKind};
+use crate::source::PartitionEnds;
 use crate::state::{Applied, FactState};
 use crate::time::MonthLabels;
 use crate::{StreamError, StreamMetrics, kafka};
@@ -68,9 +69,9 @@ pub async fn run(
     options: RunOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<Vec<PipelineSummary>, StreamError> {
-    let reference_dir = config.pipelines.dir.join("reference");
     let started = Instant::now();
-    let reference = ReferenceData::load(&reference_dir, &config.processor.force_area_code)?;
+    let reference =
+        ReferenceData::load(&config.pipelines.files(), &config.processor.force_area_code)?;
     info!(
         lsoas = reference.places.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -153,11 +154,7 @@ async fn run_pipeline<P: PipelineKind>(
     let dir = pipeline_dir(&config.storage.data_dir, P::NAME);
     // Held until this function returns: a second process on the same data dir fails here.
     let _lock = lantern_tables::lock_pipeline(&dir)?;
-    let aggregates = Aggregates::load(
-        &config.pipelines.dir.join("sql"),
-        P::FACTS_TABLE,
-        P::AGGREGATES,
-    )?;
+    let aggregates = Aggregates::load(&config.pipelines.files(), P::FACTS_TABLE, P::AGGREGATES)?;
     let mut months = MonthLabels::default();
     let mut state = FactState::<P::Fact>::default();
 
@@ -177,7 +174,7 @@ async fn run_pipeline<P: PipelineKind>(
 
     let topic = P::topic(&config.topics).to_string();
     let group = format!("{}-{}", config.processor.group_prefix, P::NAME);
-    let consumer = kafka::consumer(&config.kafka, &group)?;
+    let consumer = Arc::new(kafka::consumer(&config.kafka, &group)?);
     let partitions = wait_for_partitions(&consumer, &topic, &mut stopped).await?;
     let Some(partitions) = partitions else {
         return Ok(summary::<P>(&state, 0, 0, 0));
@@ -211,6 +208,7 @@ async fn run_pipeline<P: PipelineKind>(
     // Where each partition should continue, to notice records a broker fails to return.
     let mut expected_next: BTreeMap<i32, i64> =
         manifest.offsets.get(&topic).cloned().unwrap_or_default();
+    let mut ends = PartitionEnds::new(&partitions);
 
     loop {
         let batch = crate::source::next_batch(
@@ -218,6 +216,7 @@ async fn run_pipeline<P: PipelineKind>(
             config.processor.max_batch_events,
             max_wait,
             IDLE_POLL,
+            &mut ends,
             &mut stopped,
         )
         .await;
@@ -225,7 +224,9 @@ async fn run_pipeline<P: PipelineKind>(
             if *stopped.borrow() {
                 break;
             }
-            if env.options.drain && caught_up(&consumer, &topic, &partitions, &manifest) {
+            // Every batch before this empty one is published, so reaching every partition's
+            // end means everything there was to read is in the tables.
+            if env.options.drain && ends.all_at_end() {
                 info!(
                     pipeline = P::NAME,
                     "Caught up with every partition; draining done."
@@ -431,13 +432,22 @@ fn commit_offsets(
 
 /// Waits until the broker knows `topic`. `None` if shutdown came first.
 async fn wait_for_partitions(
-    consumer: &StreamConsumer,
+    consumer: &Arc<StreamConsumer>,
     topic: &str,
     stopped: &mut watch::Receiver<bool>,
 ) -> Result<Option<Vec<i32>>, StreamError> {
     let mut warned = false;
     loop {
-        match kafka::partitions(consumer, topic) {
+        // A metadata request blocks its thread for up to its timeout: keep it off the async
+        // workers, which also serve /healthz and the other pipelines.
+        let (c, t) = (Arc::clone(consumer), topic.to_string());
+        let partitions = tokio::task::spawn_blocking(move || kafka::partitions(&c, &t))
+            .await
+            .map_err(|join| StreamError::Task {
+                pipeline: topic.to_string(),
+                reason: join.to_string(),
+            })?;
+        match partitions {
             Ok(partitions) if !partitions.is_empty() => return Ok(Some(partitions)),
             Ok(_) if !warned => {
                 warn!(topic, "Topic does not exist yet; waiting for it.");
@@ -472,30 +482,4 @@ fn assign(
     consumer.assign(&list).map_err(StreamError::kafka(format!(
         "assigning partitions of {topic}"
     )))
-}
-
-/// True when the published offsets reach the high watermark of every partition. A partition
-/// never read starts at its low watermark, so an empty or fully expired one is caught up. If
-/// the broker cannot answer, the answer is "not yet": drain mode asks again.
-fn caught_up(
-    consumer: &StreamConsumer,
-    topic: &str,
-    partitions: &[i32],
-    manifest: &Manifest,
-) -> bool {
-    let marks = match kafka::watermarks(consumer, topic, partitions) {
-        Ok(marks) => marks,
-        Err(error) => {
-            warn!(%error, topic, "Cannot read watermarks; will ask again.");
-            return false;
-        }
-    };
-    let published = manifest.offsets.get(topic);
-    marks.iter().all(|(partition, &(low, high))| {
-        let next = published
-            .and_then(|p| p.get(partition))
-            .copied()
-            .unwrap_or(low);
-        next >= high
-    })
 }

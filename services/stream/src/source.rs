@@ -1,51 +1,144 @@
-//! Reading Kafka in batches.
+//! Reading Kafka in batches, and knowing when every partition has been read to its end.
 //!
 //! A batch closes at `max_events` or `max_wait` after its first message, whichever comes first.
 //! Batching is what makes commits cheap per event: one manifest, one set of Parquet files and
 //! one offset commit cover the whole batch.
+//!
+//! "Caught up" (drain mode) comes from librdkafka's partition-EOF events, which it raises when a
+//! fetch response shows the consumer at the partition's high watermark. That costs no request of
+//! its own. The backbone asked the broker for watermarks (ListOffsets, 10 s timeout) every idle
+//! half second instead, on the consumer's own connection: a broker slow to answer fetches made
+//! every such request time out and be sent again, so drain never finished and the queued
+//! requests delayed the fetches further. Now a slow broker only makes Lantern slower.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::consumer::StreamConsumer;
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// Collects the next batch. Returns an empty batch when `idle` passes with no message (so the
-/// caller can check for drain / shutdown) or when shutdown is signalled.
+/// Which assigned partitions the consumer has read to their end, in the order librdkafka
+/// reported messages and end-of-partition events.
+#[derive(Debug, Default)]
+pub struct PartitionEnds {
+    at_end: BTreeMap<i32, bool>,
+}
+
+impl PartitionEnds {
+    /// Tracks `partitions`, none of them at its end yet.
+    pub fn new(partitions: &[i32]) -> Self {
+        Self {
+            at_end: partitions.iter().map(|&p| (p, false)).collect(),
+        }
+    }
+
+    fn message(&mut self, partition: i32) {
+        self.at_end.insert(partition, false);
+    }
+
+    fn end(&mut self, partition: i32) {
+        self.at_end.insert(partition, true);
+    }
+
+    /// True when the last thing heard of every partition was that it is at its end.
+    pub fn all_at_end(&self) -> bool {
+        self.at_end.values().all(|&end| end)
+    }
+}
+
+/// What one receive produced.
+enum Received {
+    Message(OwnedMessage),
+    /// Nothing to add to the batch (an end-of-partition event, or an error librdkafka retries).
+    Nothing,
+}
+
+fn receive(
+    received: Result<rdkafka::message::BorrowedMessage<'_>, KafkaError>,
+    ends: &mut PartitionEnds,
+) -> Received {
+    match received {
+        Ok(message) => {
+            ends.message(message.partition());
+            Received::Message(message.detach())
+        }
+        Err(KafkaError::PartitionEOF(partition)) => {
+            ends.end(partition);
+            Received::Nothing
+        }
+        Err(error) => {
+            // Broker hiccups are reported here; librdkafka retries by itself, so keep going.
+            tracing::warn!(%error, "The Kafka consumer reported an error; it retries by itself.");
+            Received::Nothing
+        }
+    }
+}
+
+/// Collects the next batch, noting end-of-partition events in `ends`. Returns an empty batch
+/// when `idle` passes with no message (so the caller can check for drain / shutdown) or when
+/// shutdown is signalled.
 pub async fn next_batch(
     consumer: &StreamConsumer,
     max_events: usize,
     max_wait: Duration,
     idle: Duration,
+    ends: &mut PartitionEnds,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Vec<OwnedMessage> {
     let mut batch = Vec::new();
-    let first = tokio::select! {
-        biased;
-        _ = shutdown.changed() => return batch,
-        received = tokio::time::timeout(idle, consumer.recv()) => received,
-    };
-    match first {
-        Err(_) => return batch,
-        Ok(Ok(message)) => batch.push(message.detach()),
-        Ok(Err(error)) => {
-            // Broker hiccups are reported here; librdkafka retries by itself, so keep going.
-            tracing::warn!(%error, "Kafka consumer reported an error; retrying.");
-            return batch;
+    let idle_deadline = Instant::now() + idle;
+    while batch.is_empty() {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => return batch,
+            received = tokio::time::timeout_at(idle_deadline, consumer.recv()) => match received {
+                Err(_) => return batch,
+                Ok(received) => if let Received::Message(m) = receive(received, ends) { batch.push(m) },
+            },
         }
     }
     let deadline = Instant::now() + max_wait;
     while batch.len() < max_events {
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
             Err(_) => break,
-            Ok(Ok(message)) => batch.push(message.detach()),
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "Kafka consumer reported an error; closing the batch early.");
-                break;
+            Ok(received) => {
+                if let Received::Message(m) = receive(received, ends) {
+                    batch.push(m);
+                }
             }
         }
     }
     batch.sort_by_key(|m| (m.partition(), m.offset()));
     batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_after_the_end_means_not_at_the_end() {
+        let mut ends = PartitionEnds::new(&[0, 1]);
+        assert!(!ends.all_at_end());
+        ends.end(0);
+        assert!(
+            !ends.all_at_end(),
+            "partition 1 has not been read to its end"
+        );
+        ends.end(1);
+        assert!(ends.all_at_end());
+        ends.message(1);
+        assert!(
+            !ends.all_at_end(),
+            "a new message on 1 arrived after its end"
+        );
+    }
+
+    #[test]
+    fn no_partitions_is_at_the_end() {
+        assert!(PartitionEnds::new(&[]).all_at_end());
+    }
 }
