@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# The quick start: installs what is missing, starts a local broker, imports two real months of
-# Lancashire street-level crime plus a SYNTHETIC stream of business-crime and cybercrime reports,
-# runs the stream processors until they have caught up, and prints a summary from SQL.
+# The quick start: installs what is missing (Apache Kafka from Maven Central), builds Lantern,
+# starts a local Kafka broker, imports two real months of Lancashire street-level crime plus a
+# SYNTHETIC stream of business-crime and cybercrime reports, runs the stream processors until
+# they have caught up, and prints a summary from SQL. The broker is stopped at the end; its data
+# stays under .lantern/broker for the next scripts/broker.sh start.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 started=$(date +%s)
-scripts/install-broker.sh
-cargo build --release --bin lantern
-LANTERN=target/release/lantern
-if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then LANTERN="$CARGO_TARGET_DIR/release/lantern"; fi
+scripts/install-kafka.sh >/dev/null
+# The same profile as the test command (see [profile.dev] in Cargo.toml): one build serves both.
+cargo build --locked --bin lantern
+LANTERN="${CARGO_TARGET_DIR:-target}/debug/lantern"
 
 scripts/broker.sh start
 trap 'scripts/broker.sh stop' EXIT
+built=$(date +%s)
 
 "$LANTERN" topics
 "$LANTERN" import police-uk data/sample/policeuk/*.csv
@@ -47,5 +50,7 @@ echo "== Cybercrime (SYNTHETIC) by NFIB group =="
 "$LANTERN" sql "SELECT nfib_group, SUM(reports) AS reports, ROUND(SUM(loss_total), 2) AS loss_gbp
                 FROM cybercrime_monthly GROUP BY 1 ORDER BY 2 DESC"
 echo
-echo "Quick start finished in $(( $(date +%s) - started ))s. Tables are under .lantern/data;"
-echo "query them with: $LANTERN sql \"SELECT ...\" [--format table|csv|json]"
+echo "Quick start finished in $(( $(date +%s) - started ))s ($(( $(date +%s) - built ))s after the build"
+echo "and broker start). Tables are under .lantern/data; query them with:"
+echo "  $LANTERN sql \"SELECT ...\" [--format table|csv|json]"
+echo "scripts/broker.sh start brings the broker back, with the imported topics, for $LANTERN process."

@@ -36,7 +36,7 @@ fn cyber(id: &str, code: &str, place: serde_json::Value, loss: f64) -> (String, 
 async fn business_and_cyber_reports_are_aggregated() {
     let l = Lantern::start();
     l.produce(
-        BUSINESS,
+        &l.topics.business,
         &[
             business("BC1", 1, "reported", "shoplifting", 100.0),
             business("BC1", 2, "updated", "shoplifting", 150.0), // loss revised upwards
@@ -48,7 +48,7 @@ async fn business_and_cyber_reports_are_aggregated() {
     )
     .await;
     l.produce(
-        CYBER,
+        &l.topics.cyber,
         &[
             cyber("CY1", "NFIB3A", json!({"lsoa_code": "E01025232"}), 250.0),
             cyber("CY2", "NFIB3A", json!({"lsoa_code": "E01025232"}), 50.0),

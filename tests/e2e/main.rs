@@ -1,8 +1,10 @@
-//! End-to-end tests: the real `lantern` binary against a real Kafka-protocol broker (tansu).
+//! End-to-end tests: the real `lantern` binary against a real Apache Kafka broker.
 //!
-//! Every test starts its own broker (SQLite storage in a temp dir, a free port) and its own data
-//! directory, so tests are independent and can run in parallel. Set `TANSU` to the broker
-//! binary (scripts/test.sh does); by default `~/.cargo/bin/tansu` is used.
+//! scripts/test.sh starts one broker (scripts/broker.sh) for the whole run and passes its address
+//! in `E2E_KAFKA_BOOTSTRAP`; each test uses its own topics, consumer groups and data
+//! directory, so tests are independent and run in parallel. A test that stops or slows its
+//! broker starts its own, as does every test when `E2E_KAFKA_BOOTSTRAP` is unset (plain
+//! `cargo test`: slower, since each starts a JVM).
 
 mod support;
 
@@ -11,3 +13,4 @@ mod operations;
 mod police_uk_import;
 mod restart;
 mod revisions;
+mod slow_broker;

@@ -52,6 +52,38 @@ fn bad_config_fails_at_start_naming_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("xml"));
 }
 
+#[test]
+fn runs_from_any_directory_and_a_missing_definition_names_the_key() {
+    let l = Lantern::start();
+    // Every command here runs in a temporary directory with the built-in definitions.
+    l.drain();
+    let lads = l.count("SELECT COUNT(*) FROM place_names WHERE level = 'lad'");
+    assert!(lads > 300, "{lads} local authorities in place_names");
+    let out = l
+        .command(&["process", "--drain"])
+        .env("LANTERN_PIPELINES__DIR", "/nonexistent/pipelines")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let error = stderr
+        .lines()
+        .find(|line| line.contains("/nonexistent/pipelines/"))
+        .unwrap_or_else(|| panic!("no line names the missing file: {stderr}"));
+    assert!(error.contains("pipelines.dir"), "{error}");
+    // A directory laid out like pipelines/ is read instead of the built-in copy.
+    let out = l
+        .command(&["sql", "SELECT COUNT(*) AS n FROM place_names"])
+        .env("LANTERN_PIPELINES__DIR", repo_root().join("pipelines"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;

@@ -34,7 +34,7 @@ async fn kill_and_restart_mid_stream_gives_exact_totals() {
             Some("E01025232"),
         ));
     }
-    l.produce(INCIDENTS, &revisions).await;
+    l.produce(&l.topics.incidents, &revisions).await;
 
     // Debug builds take about a second to load reference data, so these land mid-stream.
     for pause_ms in [2500u64, 1700, 3100] {

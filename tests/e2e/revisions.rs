@@ -79,10 +79,10 @@ async fn aggregates_follow_the_latest_version_of_each_record() {
     let version_zero = incident("K", 0, "recorded", may, "Drugs", Some(PRESTON_A));
     let bad_type = incident("L", 1, "recorded", may, "Jaywalking", Some(PRESTON_A));
     records.extend([not_json.clone(), version_zero.clone(), bad_type.clone()]);
-    l.produce(INCIDENTS, &records).await;
+    l.produce(&l.topics.incidents, &records).await;
     // E: a late event, for December 2021, after everything else.
     l.produce(
-        INCIDENTS,
+        &l.topics.incidents,
         &[incident(
             "E",
             1,
@@ -162,7 +162,7 @@ async fn aggregates_follow_the_latest_version_of_each_record() {
     assert_eq!(i[0]["crime_type"], "Burglary");
 
     // The dead-letter topic has the three bad records, raw, with where they came from and why.
-    let dead = l.consume_all(DLQ);
+    let dead = l.consume_all(&l.topics.dlq);
     assert_eq!(dead.len(), 3, "{dead:#?}");
     for (record, expected_stage) in [
         (&not_json, "decode"),
@@ -173,7 +173,10 @@ async fn aggregates_follow_the_latest_version_of_each_record() {
             .iter()
             .find(|d| d.payload == record.1)
             .unwrap_or_else(|| panic!("{} not dead-lettered", String::from_utf8_lossy(&record.1)));
-        assert_eq!(d.header("lantern.source.topic"), Some(INCIDENTS));
+        assert_eq!(
+            d.header("lantern.source.topic"),
+            Some(l.topics.incidents.as_str())
+        );
         assert!(
             d.header("lantern.source.partition")
                 .unwrap()
@@ -196,7 +199,7 @@ async fn aggregates_follow_the_latest_version_of_each_record() {
 
     // A revision arriving after its record was published moves the published count.
     l.produce(
-        INCIDENTS,
+        &l.topics.incidents,
         &[incident(
             "A",
             3,

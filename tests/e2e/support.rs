@@ -1,8 +1,9 @@
-//! Test harness: a broker per test, the `lantern` binary, producing, consuming and SQL.
+//! Test harness: the run's Kafka broker, the `lantern` binary, producing, consuming and SQL.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -12,10 +13,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::Value;
 use tempfile::TempDir;
 
-pub const INCIDENTS: &str = "lantern.incidents.v1";
-pub const BUSINESS: &str = "lantern.business-crime.v1";
-pub const CYBER: &str = "lantern.cybercrime-reports.v1";
-pub const DLQ: &str = "lantern.dlq";
+/// Set by scripts/test.sh to the broker it started for the whole run.
+const SHARED_BROKER_ENV: &str = "E2E_KAFKA_BOOTSTRAP";
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,7 +23,7 @@ pub fn repo_root() -> PathBuf {
         .unwrap()
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -32,66 +31,112 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A tansu broker with SQLite storage in a temp dir, killed when dropped.
-pub struct Broker {
-    child: Child,
-    pub port: u16,
-    /// The broker's working directory: its database and log.
-    _log: TempDir,
+/// An Apache Kafka broker for tests: the run's shared one, or one of a test's own.
+pub enum Broker {
+    /// The broker scripts/test.sh started for the whole run (a JVM takes seconds to start, so
+    /// tests share it and keep apart by unique topic and group names).
+    Shared { bootstrap: String },
+    /// A broker started for one test (scripts/broker.sh), stopped when dropped: for tests that
+    /// stop or pause the broker, and for `cargo test` run without scripts/test.sh.
+    Own {
+        port: u16,
+        /// The port clients are told to use: `port`, or a proxy's.
+        advertised: u16,
+        dir: TempDir,
+    },
 }
 
 impl Broker {
-    pub fn start() -> Broker {
-        let tansu = std::env::var("TANSU")
-            .unwrap_or_else(|_| format!("{}/.cargo/bin/tansu", std::env::var("HOME").unwrap()));
-        let port = free_port();
-        let log = TempDir::new().unwrap();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            // SQLite storage, not memory://: tansu 0.6.0's in-memory engine skips to the next
-            // record batch when a fetch starts inside one, which loses records on every restart.
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .current_dir(log.path())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log.path().join("tansu.log")).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {tansu} (set TANSU or run scripts/install-broker.sh): {e}")
-            });
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
+    /// The run's shared broker if there is one, else a broker of this test's own.
+    pub fn for_test() -> Broker {
+        match std::env::var(SHARED_BROKER_ENV) {
+            Ok(bootstrap) if !bootstrap.is_empty() => Broker::Shared { bootstrap },
+            _ => Broker::own(),
         }
-        Broker {
-            child,
+    }
+
+    /// Starts a single-node KRaft broker in a temporary directory.
+    pub fn own() -> Broker {
+        Self::start_own(None)
+    }
+
+    /// As [`Broker::own`], but telling clients to connect to `port` (a proxy in front of it).
+    pub fn own_advertising(port: u16) -> Broker {
+        Self::start_own(Some(port))
+    }
+
+    fn start_own(advertised_port: Option<u16>) -> Broker {
+        let dir = TempDir::new().unwrap();
+        let (port, controller_port) = (free_port(), free_port());
+        let mut command = Command::new(repo_root().join("scripts/broker.sh"));
+        command
+            .arg("start")
+            .args(["--dir", dir.path().to_str().unwrap()])
+            .args(["--port", &port.to_string()])
+            .args(["--controller-port", &controller_port.to_string()]);
+        if let Some(advertised) = advertised_port {
+            command.args(["--advertised-port", &advertised.to_string()]);
+        }
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "scripts/broker.sh start failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Broker::Own {
             port,
-            _log: log,
+            advertised: advertised_port.unwrap_or(port),
+            dir,
         }
     }
 
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        match self {
+            Broker::Shared { bootstrap } => bootstrap.clone(),
+            Broker::Own { advertised, .. } => format!("127.0.0.1:{advertised}"),
+        }
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Broker::Own { dir, .. } = self {
+            let _ = Command::new(repo_root().join("scripts/broker.sh"))
+                .args(["stop", "--dir", dir.path().to_str().unwrap()])
+                .output();
+        }
     }
 }
 
-/// A Lantern deployment for one test: config file and data directory in a temp dir.
+/// The topic names of one test: unique, so tests can share a broker.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    pub incidents: String,
+    pub business: String,
+    pub cyber: String,
+    pub dlq: String,
+}
+
+/// A name no other test in this run (or an earlier run on the same broker) uses.
+fn unique_suffix() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A Lantern deployment for one test: its topics and groups on the broker, and a config file
+/// and data directory in a temp dir.
 pub struct Lantern {
     pub broker: Broker,
+    pub topics: Topics,
     /// Holds the config and data directory; removed when the test ends.
     _dir: TempDir,
     pub config: PathBuf,
@@ -104,23 +149,39 @@ impl Lantern {
 
     /// `extra` is appended to the generated `[processor]` section.
     pub fn with_config(extra_processor: &str) -> Lantern {
-        let broker = Broker::start();
+        Self::on_broker(Broker::for_test(), extra_processor)
+    }
+
+    pub fn on_broker(broker: Broker, extra_processor: &str) -> Lantern {
         let dir = TempDir::new().unwrap();
+        let id = unique_suffix();
+        let topics = Topics {
+            incidents: format!("e2e.incidents.{id}"),
+            business: format!("e2e.business-crime.{id}"),
+            cyber: format!("e2e.cybercrime.{id}"),
+            dlq: format!("e2e.dlq.{id}"),
+        };
         let config = dir.path().join("lantern.toml");
-        let pipelines = repo_root().join("pipelines");
+        // No [pipelines] dir: the binary's built-in definitions are what users run. The data
+        // directory is relative, so it is resolved against this file's directory.
         std::fs::write(
             &config,
             format!(
-                "[kafka]\nbootstrap_servers = \"{}\"\n\n[processor]\nmax_batch_wait_ms = 200\n{extra_processor}\n\n\
-                 [storage]\ndata_dir = {:?}\n\n[pipelines]\ndir = {:?}\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
+                "[kafka]\nbootstrap_servers = \"{}\"\n\n\
+                 [topics]\nincidents = \"{}\"\nbusiness_crime = \"{}\"\ncybercrime = \"{}\"\ndead_letter = \"{}\"\n\n\
+                 [processor]\ngroup_prefix = \"e2e-{id}\"\nmax_batch_wait_ms = 200\n{extra_processor}\n\n\
+                 [storage]\ndata_dir = \"data\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
                 broker.bootstrap(),
-                dir.path().join("data").display().to_string(),
-                pipelines.display().to_string(),
+                topics.incidents,
+                topics.business,
+                topics.cyber,
+                topics.dlq,
             ),
         )
         .unwrap();
         let lantern = Lantern {
             broker,
+            topics,
             _dir: dir,
             config,
         };
@@ -134,7 +195,8 @@ impl Lantern {
             .arg("--config")
             .arg(&self.config)
             .args(args)
-            .current_dir(repo_root())
+            // Not the repository: the binary must find everything it needs without it.
+            .current_dir(std::env::temp_dir())
             .env("RUST_LOG", "warn");
         command
     }
