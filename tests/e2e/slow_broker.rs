@@ -9,6 +9,8 @@
 //! totals.
 
 use std::collections::HashMap;
+use std::io::Read;
+use std::process::{Child, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,6 +65,25 @@ async fn proxy_connection(client: TcpStream, broker_port: u16) {
     }
 }
 
+/// Waits for `child` until `deadline`, killing it then; returns its exit status (None if killed)
+/// and what it wrote to stderr.
+async fn wait_or_kill(mut child: Child, deadline: Instant) -> (Option<ExitStatus>, String) {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    (status, stderr)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn drain_finishes_when_every_fetch_takes_longer_than_a_metadata_timeout() {
     let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -97,18 +118,16 @@ async fn drain_finishes_when_every_fetch_takes_longer_than_a_metadata_timeout() 
     l.produce(&l.topics.incidents, &records).await;
 
     let started = Instant::now();
-    let out = tokio::task::spawn_blocking({
-        let mut command = l.command(&["process", "--drain"]);
-        move || command.output().unwrap()
-    });
-    let out = tokio::time::timeout(Duration::from_secs(240), out)
-        .await
-        .expect("process --drain did not finish against a slow broker")
+    let drain = l
+        .command(&["process", "--drain"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let (status, stderr) = wait_or_kill(drain, started + Duration::from_secs(240)).await;
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        status.is_some_and(|s| s.success()),
+        "process --drain did not finish against a slow broker ({status:?}): {stderr}"
     );
     assert!(
         started.elapsed() >= FETCH_DELAY,
