@@ -80,7 +80,12 @@ async fn wait_or_kill(mut child: Child, deadline: Instant) -> (Option<ExitStatus
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     (status, stderr)
 }
 
