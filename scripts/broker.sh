@@ -2,11 +2,16 @@
 # Starts or stops a local single-node Apache Kafka (KRaft: broker and controller in one JVM) on
 # loopback, for the quick start, the tests and benchmarks. Installs Kafka first if needed.
 #   scripts/broker.sh start [--dir DIR] [--port PORT] [--controller-port PORT] [--advertised-port PORT]
+#                           [--secure-port PORT]
 #   scripts/broker.sh stop  [--dir DIR]
 # DIR (default .lantern/broker) holds server.properties, the durable log directories (formatted
 # once, kept across restarts), server.log and the pid. PORT defaults to 9092; the controller
 # listens on PORT+1 unless told otherwise. --advertised-port tells clients to connect to another
-# port than the one the broker listens on (a test's proxy in front of it).
+# port than the one the broker listens on (a test's proxy in front of it). --secure-port adds a
+# SASL_SSL listener (TLS with a self-signed certificate for 127.0.0.1, SCRAM-SHA-256 user
+# "lantern") as a force's cluster would have; DIR/tls/ca.pem is the certificate to trust and
+# DIR/tls/password the user's password. Only on a broker's first start (SCRAM users are created
+# when the storage is formatted).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -16,12 +21,14 @@ dir=.lantern/broker
 port=9092
 controller_port=""
 advertised_port=""
+secure_port=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dir) dir="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
     --controller-port) controller_port="$2"; shift 2 ;;
     --advertised-port) advertised_port="$2"; shift 2 ;;
+    --secure-port) secure_port="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -63,6 +70,36 @@ log.retention.ms=-1
 num.network.threads=2
 num.io.threads=4
 PROPS
+  if [[ -n "$secure_port" ]]; then
+    local password
+    password="$(cat "$dir/tls/password")"
+    sed -i -e "s|^listeners=.*|&,SASL_SSL://127.0.0.1:$secure_port|" \
+      -e "s|^advertised.listeners=.*|&,SASL_SSL://127.0.0.1:$secure_port|" \
+      -e "s|^listener.security.protocol.map=.*|&,SASL_SSL:SASL_SSL|" "$dir/server.properties"
+    cat >>"$dir/server.properties" <<PROPS
+sasl.enabled.mechanisms=SCRAM-SHA-256
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$dir/tls/broker.p12
+ssl.keystore.password=$password
+ssl.key.password=$password
+PROPS
+  fi
+}
+
+# A self-signed certificate for 127.0.0.1 / localhost, and the SCRAM user's password.
+make_tls() {
+  [[ -f "$dir/tls/broker.p12" ]] && return 0
+  mkdir -p "$dir/tls"
+  head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$dir/tls/password"
+  local password
+  password="$(cat "$dir/tls/password")"
+  keytool -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 3650 \
+    -dname "CN=localhost" -ext "SAN=IP:127.0.0.1,DNS:localhost" \
+    -storetype PKCS12 -keystore "$dir/tls/broker.p12" -storepass "$password" -keypass "$password" \
+    >"$dir/tls/keytool.log" 2>&1
+  keytool -exportcert -rfc -alias broker -keystore "$dir/tls/broker.p12" -storepass "$password" \
+    -file "$dir/tls/ca.pem" >>"$dir/tls/keytool.log" 2>&1
 }
 
 start() {
@@ -73,14 +110,19 @@ start() {
   local classpath_file classpath
   classpath_file="$(scripts/install-kafka.sh | tail -n 1)"
   classpath="$(cat "$classpath_file")"
+  if [[ -n "$secure_port" ]]; then make_tls; fi
   write_properties
   local java_opts=(-cp "$classpath" "-Dkafka.logs.dir=$dir" "-Dlog4j2.configurationFile=$PWD/scripts/kafka/log4j2.properties")
   if [[ ! -f "$dir/logs/meta.properties" ]]; then
     # A KRaft node's storage is formatted once with a cluster id: 16 random bytes, base64url.
     local cluster_id
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    local scram=()
+    if [[ -n "$secure_port" ]]; then
+      scram=(--add-scram "SCRAM-SHA-256=[name=lantern,password=$(cat "$dir/tls/password")]")
+    fi
     java "${java_opts[@]}" kafka.tools.StorageTool format -t "$cluster_id" \
-      -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+      -c "$dir/server.properties" "${scram[@]}" >"$dir/format.log" 2>&1 \
       || { echo "formatting $dir/logs failed:" >&2; cat "$dir/format.log" >&2; exit 1; }
   fi
   : >"$dir/server.log"
@@ -127,5 +169,5 @@ stop() {
 case "$command" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop [--dir DIR] [--port PORT] [--controller-port PORT] [--advertised-port PORT]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop [--dir DIR] [--port PORT] [--controller-port PORT] [--advertised-port PORT] [--secure-port PORT]" >&2; exit 2 ;;
 esac

@@ -13,4 +13,5 @@ mod operations;
 mod police_uk_import;
 mod restart;
 mod revisions;
+mod secure_cluster;
 mod slow_broker;

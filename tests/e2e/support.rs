@@ -57,15 +57,29 @@ impl Broker {
 
     /// Starts a single-node KRaft broker in a temporary directory.
     pub fn own() -> Broker {
-        Self::start_own(None)
+        Self::start_own(None, None)
     }
 
     /// As [`Broker::own`], but telling clients to connect to `port` (a proxy in front of it).
     pub fn own_advertising(port: u16) -> Broker {
-        Self::start_own(Some(port))
+        Self::start_own(Some(port), None)
     }
 
-    fn start_own(advertised_port: Option<u16>) -> Broker {
+    /// As [`Broker::own`], with a SASL_SSL listener on `port` as well (scripts/broker.sh
+    /// --secure-port): its CA certificate and the SCRAM password are in [`Broker::tls_dir`].
+    pub fn own_secured(port: u16) -> Broker {
+        Self::start_own(None, Some(port))
+    }
+
+    /// Where a secured broker keeps `ca.pem` and `password`.
+    pub fn tls_dir(&self) -> PathBuf {
+        match self {
+            Broker::Own { dir, .. } => dir.path().join("tls"),
+            Broker::Shared { .. } => panic!("the shared broker has no TLS listener"),
+        }
+    }
+
+    fn start_own(advertised_port: Option<u16>, secure_port: Option<u16>) -> Broker {
         let dir = TempDir::new().unwrap();
         let (port, controller_port) = (free_port(), free_port());
         let mut command = Command::new(repo_root().join("scripts/broker.sh"));
@@ -76,6 +90,9 @@ impl Broker {
             .args(["--controller-port", &controller_port.to_string()]);
         if let Some(advertised) = advertised_port {
             command.args(["--advertised-port", &advertised.to_string()]);
+        }
+        if let Some(secure) = secure_port {
+            command.args(["--secure-port", &secure.to_string()]);
         }
         let out = command.output().unwrap();
         assert!(
@@ -153,6 +170,12 @@ impl Lantern {
     }
 
     pub fn on_broker(broker: Broker, extra_processor: &str) -> Lantern {
+        let kafka = format!("bootstrap_servers = \"{}\"\n", broker.bootstrap());
+        Self::on_broker_with_kafka(broker, &kafka, extra_processor)
+    }
+
+    /// `kafka` is the whole generated `[kafka]` section's body (with any sub-tables after it).
+    pub fn on_broker_with_kafka(broker: Broker, kafka: &str, extra_processor: &str) -> Lantern {
         let dir = TempDir::new().unwrap();
         let id = unique_suffix();
         let topics = Topics {
@@ -167,11 +190,10 @@ impl Lantern {
         std::fs::write(
             &config,
             format!(
-                "[kafka]\nbootstrap_servers = \"{}\"\n\n\
-                 [topics]\nincidents = \"{}\"\nbusiness_crime = \"{}\"\ncybercrime = \"{}\"\ndead_letter = \"{}\"\n\n\
+                "[topics]\nincidents = \"{}\"\nbusiness_crime = \"{}\"\ncybercrime = \"{}\"\ndead_letter = \"{}\"\n\n\
                  [processor]\ngroup_prefix = \"e2e-{id}\"\nmax_batch_wait_ms = 200\n{extra_processor}\n\n\
-                 [storage]\ndata_dir = \"data\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
-                broker.bootstrap(),
+                 [storage]\ndata_dir = \"data\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n\
+                 [kafka]\n{kafka}",
                 topics.incidents,
                 topics.business,
                 topics.cyber,

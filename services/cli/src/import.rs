@@ -1,7 +1,7 @@
 //! `lantern import` and `lantern topics`: getting events into Kafka.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use lantern_common::Config;
@@ -133,6 +133,11 @@ pub async fn create_topics(config: &Config, partitions: i32) -> anyhow::Result<(
         t.cybercrime.as_str(),
         t.dead_letter.as_str(),
     ];
+    // One-shot commands give up on an unreachable cluster after this long, with the reason.
+    const PATIENCE: Duration = Duration::from_secs(30);
+    let kafka_config = config.kafka.clone();
+    tokio::task::spawn_blocking(move || kafka::check_connection(&kafka_config, Some(PATIENCE)))
+        .await??;
     kafka::ensure_topics(&config.kafka, &topics, partitions)
         .await
         .with_context(|| {

@@ -8,6 +8,11 @@ pub enum StreamError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    #[error(
+        "cannot use the Kafka cluster at {bootstrap}: {reason} (check kafka.bootstrap_servers and \
+         the security settings in [kafka.properties] and [kafka.secret_files])"
+    )]
+    Connection { bootstrap: String, reason: String },
     #[error(transparent)]
     Table(#[from] lantern_tables::TableError),
     #[error(transparent)]

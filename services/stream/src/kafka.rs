@@ -1,13 +1,14 @@
 //! Kafka client set-up shared by the processor, the DLQ producer and the importers.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use lantern_common::config::KafkaConfig;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 
 use crate::StreamError;
@@ -22,6 +23,78 @@ pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
         config.set(key, value);
     }
     config
+}
+
+/// Remembers the last client-wide error librdkafka reported (authentication, TLS, brokers down),
+/// which otherwise only reaches a log line.
+#[derive(Default)]
+struct LastError(Mutex<Option<(KafkaError, String)>>);
+
+impl ClientContext for LastError {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "Kafka client error.");
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((error, reason.to_string()));
+    }
+}
+
+impl ConsumerContext for LastError {}
+
+/// Errors that no amount of waiting fixes: the credentials or TLS settings are wrong.
+fn is_security_error(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::UnsupportedSASLMechanism
+                | RDKafkaErrorCode::IllegalSASLState
+                | RDKafkaErrorCode::SSL
+        )
+    )
+}
+
+/// Checks that the cluster answers a metadata request with these settings, before a command
+/// relies on it. Wrong credentials or TLS settings fail at once, with librdkafka's reason;
+/// an unreachable cluster is waited for, with a warning every ten seconds, for `patience`
+/// (`None`: for ever, as a long-running processor should). Blocks its thread.
+pub fn check_connection(
+    kafka: &KafkaConfig,
+    patience: Option<Duration>,
+) -> Result<(), StreamError> {
+    let consumer: BaseConsumer<LastError> = client_config(kafka)
+        .create_with_context(LastError::default())
+        .map_err(StreamError::kafka(
+            "creating a client to check the connection",
+        ))?;
+    let started = Instant::now();
+    let mut warned_at = started;
+    loop {
+        let answer = consumer.fetch_metadata(None, Duration::from_secs(2));
+        // Serves the client's error callbacks, which fill `LastError`.
+        let _ = consumer.poll(Duration::ZERO);
+        let Err(error) = answer else { return Ok(()) };
+        let last = consumer
+            .context()
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let (error, reason) = last.unwrap_or_else(|| (error, String::new()));
+        let unreachable = || StreamError::Connection {
+            bootstrap: kafka.bootstrap_servers.clone(),
+            reason: format!("{error} {reason}").trim().to_string(),
+        };
+        if is_security_error(&error) {
+            return Err(unreachable());
+        }
+        if patience.is_some_and(|p| started.elapsed() >= p) {
+            return Err(unreachable());
+        }
+        if warned_at.elapsed() >= Duration::from_secs(10) {
+            tracing::warn!(%error, reason, bootstrap = kafka.bootstrap_servers, "Kafka is not answering yet; waiting.");
+            warned_at = Instant::now();
+        }
+    }
 }
 
 /// A consumer for one pipeline. Offsets are never committed or stored automatically: the

@@ -77,6 +77,18 @@ pub async fn run(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "Loaded reference data."
     );
+    // Wrong credentials fail here, with Kafka's reason, instead of leaving every pipeline
+    // retrying in silence; an unreachable cluster is waited for (shutdown still works).
+    tokio::pin!(shutdown);
+    let kafka_config = config.kafka.clone();
+    let check = tokio::task::spawn_blocking(move || kafka::check_connection(&kafka_config, None));
+    tokio::select! {
+        checked = check => checked.map_err(|join| StreamError::Task {
+            pipeline: "(connection check)".into(),
+            reason: join.to_string(),
+        })??,
+        _ = &mut shutdown => return Ok(Vec::new()),
+    }
     let env = Arc::new(Env {
         config,
         reference,
@@ -110,7 +122,6 @@ pub async fn run(
 
     let mut summaries = Vec::new();
     let mut first_error = None;
-    tokio::pin!(shutdown);
     let mut shutting_down = false;
     while !tasks.is_empty() {
         tokio::select! {
