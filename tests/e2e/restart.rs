@@ -73,3 +73,54 @@ async fn kill_and_restart_mid_stream_gives_exact_totals() {
         rows + 100
     );
 }
+
+/// A broker restart under a running processor: it waits, reconnects and carries on with what
+/// arrives afterwards, and the totals are exact.
+#[test]
+fn the_processor_rides_out_a_broker_restart() {
+    let l = Lantern::on_broker(
+        Broker::own(),
+        "max_batch_events = 1000\npipelines = [\"incidents\"]",
+    );
+    let months = ["2022-09", "2022-10"]
+        .map(|m| repo_root().join(format!("data/sample/policeuk/{m}-lancashire-street.csv")));
+    let rows = months
+        .each_ref()
+        .map(|f| csv::Reader::from_path(f).unwrap().records().count() as i64);
+    let query = "SELECT SUM(incidents) FROM incidents_monthly";
+    // 0 until the processor has published its first tables.
+    let total = || {
+        let published = l.run(&["sql", "SELECT 1 FROM incidents_monthly LIMIT 1"]);
+        if published.status.success() {
+            l.count(query)
+        } else {
+            0
+        }
+    };
+    let wait_for = |expected: i64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(180);
+        while total() < expected && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+
+    l.ok(&["import", "police-uk", months[0].to_str().unwrap()]);
+    let mut processor = l.command(&["process"]).spawn().unwrap();
+    wait_for(rows[0]);
+    l.broker.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        processor.try_wait().unwrap().is_none(),
+        "the processor exited while the broker was down"
+    );
+    l.broker.restart();
+    l.ok(&["import", "police-uk", months[1].to_str().unwrap()]);
+    wait_for(rows[0] + rows[1]);
+
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &processor.id().to_string()])
+        .status();
+    let status = processor.wait().unwrap();
+    assert_eq!(total(), rows[0] + rows[1]);
+    assert!(status.success(), "processor exited with {status}");
+}

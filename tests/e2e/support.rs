@@ -40,6 +40,8 @@ pub enum Broker {
     /// stop or pause the broker, and for `cargo test` run without scripts/test.sh.
     Own {
         port: u16,
+        controller_port: u16,
+        secure_port: Option<u16>,
         /// The port clients are told to use: `port`, or a proxy's.
         advertised: u16,
         dir: TempDir,
@@ -80,32 +82,53 @@ impl Broker {
     }
 
     fn start_own(advertised_port: Option<u16>, secure_port: Option<u16>) -> Broker {
-        let dir = TempDir::new().unwrap();
-        let (port, controller_port) = (free_port(), free_port());
+        let port = free_port();
+        let broker = Broker::Own {
+            port,
+            controller_port: free_port(),
+            secure_port,
+            advertised: advertised_port.unwrap_or(port),
+            dir: TempDir::new().unwrap(),
+        };
+        broker.restart();
+        broker
+    }
+
+    /// Stops a broker of the test's own (controlled shutdown), keeping its data.
+    pub fn stop(&self) {
+        assert_succeeded("stop", self.script("stop"));
+    }
+
+    /// Starts a broker of the test's own (again), on the same ports and data.
+    pub fn restart(&self) {
+        assert_succeeded("start", self.script("start"));
+    }
+
+    fn script(&self, action: &str) -> Output {
+        let Broker::Own {
+            port,
+            controller_port,
+            secure_port,
+            advertised,
+            dir,
+        } = self
+        else {
+            panic!("a test may not start or stop the shared broker");
+        };
         let mut command = Command::new(repo_root().join("scripts/broker.sh"));
         command
-            .arg("start")
-            .args(["--dir", dir.path().to_str().unwrap()])
-            .args(["--port", &port.to_string()])
-            .args(["--controller-port", &controller_port.to_string()]);
-        if let Some(advertised) = advertised_port {
-            command.args(["--advertised-port", &advertised.to_string()]);
+            .arg(action)
+            .args(["--dir", dir.path().to_str().unwrap()]);
+        if action == "start" {
+            command
+                .args(["--port", &port.to_string()])
+                .args(["--controller-port", &controller_port.to_string()])
+                .args(["--advertised-port", &advertised.to_string()]);
+            if let Some(secure) = secure_port {
+                command.args(["--secure-port", &secure.to_string()]);
+            }
         }
-        if let Some(secure) = secure_port {
-            command.args(["--secure-port", &secure.to_string()]);
-        }
-        let out = command.output().unwrap();
-        assert!(
-            out.status.success(),
-            "scripts/broker.sh start failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Broker::Own {
-            port,
-            advertised: advertised_port.unwrap_or(port),
-            dir,
-        }
+        command.output().unwrap()
     }
 
     pub fn bootstrap(&self) -> String {
@@ -116,12 +139,20 @@ impl Broker {
     }
 }
 
+fn assert_succeeded(action: &str, out: Output) {
+    assert!(
+        out.status.success(),
+        "scripts/broker.sh {action} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
-        if let Broker::Own { dir, .. } = self {
-            let _ = Command::new(repo_root().join("scripts/broker.sh"))
-                .args(["stop", "--dir", dir.path().to_str().unwrap()])
-                .output();
+        if let Broker::Own { .. } = self {
+            // Not asserted: a panic while the test is already panicking would abort the run.
+            let _ = self.script("stop");
         }
     }
 }
