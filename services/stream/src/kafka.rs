@@ -97,9 +97,29 @@ pub fn check_connection(
     }
 }
 
+/// The context of a pipeline's consumer: librdkafka's client-wide errors as log lines, except
+/// end-of-partition, which rust-rdkafka also passes here (as a "global error") although it is
+/// the normal event drain mode waits for: logging it at ERROR would cry wolf on every catch-up.
+pub struct PipelineContext;
+
+impl ClientContext for PipelineContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::trace!(reason, "Reached the end of a partition.");
+        } else {
+            tracing::error!(%error, reason, "Kafka client error.");
+        }
+    }
+}
+
+impl ConsumerContext for PipelineContext {}
+
+/// The consumer type of a pipeline.
+pub type PipelineConsumer = StreamConsumer<PipelineContext>;
+
 /// A consumer for one pipeline. Offsets are never committed or stored automatically: the
 /// processor commits them itself, after the output they produced is published.
-pub fn consumer(kafka: &KafkaConfig, group_id: &str) -> Result<StreamConsumer, StreamError> {
+pub fn consumer(kafka: &KafkaConfig, group_id: &str) -> Result<PipelineConsumer, StreamError> {
     client_config(kafka)
         .set("group.id", group_id)
         .set("enable.auto.commit", "false")
@@ -107,7 +127,7 @@ pub fn consumer(kafka: &KafkaConfig, group_id: &str) -> Result<StreamConsumer, S
         .set("auto.offset.reset", "earliest")
         // End-of-partition events tell drain mode it has caught up, at no extra request.
         .set("enable.partition.eof", "true")
-        .create()
+        .create_with_context(PipelineContext)
         .map_err(StreamError::kafka(format!(
             "creating consumer for group {group_id}"
         )))
@@ -157,7 +177,7 @@ pub async fn ensure_topics(
 }
 
 /// The partitions of `topic`, or an empty list if the broker does not know it (yet).
-pub fn partitions(consumer: &StreamConsumer, topic: &str) -> Result<Vec<i32>, StreamError> {
+pub fn partitions(consumer: &PipelineConsumer, topic: &str) -> Result<Vec<i32>, StreamError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
         .map_err(StreamError::kafka(format!("fetching metadata of {topic}")))?;

@@ -13,7 +13,7 @@ use lantern_tables::commit::collect_garbage;
 use lantern_tables::manifest::{load_current, pipeline_dir};
 use lantern_tables::parquet_io::read_parquet;
 use lantern_tables::{Commit, Manifest};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
@@ -22,6 +22,7 @@ use tracing::{info, warn};
 use crate::aggregate::Aggregates;
 use crate::dlq::DeadLetters;
 use crate::facts::Fact;
+use crate::kafka::PipelineConsumer;
 use crate::pipelines::{BusinessCrimes, Cybercrimes, Incidents, PipelineKind};
 use crate::source::PartitionEnds;
 use crate::state::{Applied, FactState};
@@ -419,7 +420,7 @@ async fn publish<P: PipelineKind>(
 }
 
 fn commit_offsets(
-    consumer: &StreamConsumer,
+    consumer: &PipelineConsumer,
     topic: &str,
     offsets: &BTreeMap<i32, i64>,
     pipeline: &str,
@@ -443,7 +444,7 @@ fn commit_offsets(
 
 /// Waits until the broker knows `topic`. `None` if shutdown came first.
 async fn wait_for_partitions(
-    consumer: &Arc<StreamConsumer>,
+    consumer: &Arc<PipelineConsumer>,
     topic: &str,
     stopped: &mut watch::Receiver<bool>,
 ) -> Result<Option<Vec<i32>>, StreamError> {
@@ -476,7 +477,7 @@ async fn wait_for_partitions(
 
 /// Assigns every partition, starting where the published manifest says (or at the beginning).
 fn assign(
-    consumer: &StreamConsumer,
+    consumer: &PipelineConsumer,
     topic: &str,
     partitions: &[i32],
     manifest: &Manifest,

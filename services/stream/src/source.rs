@@ -14,10 +14,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use tokio::sync::watch;
+
+use crate::kafka::PipelineConsumer;
 use tokio::time::Instant;
 
 /// Which assigned partitions the consumer has read to their end, in the order librdkafka
@@ -81,7 +82,7 @@ fn receive(
 /// when `idle` passes with no message (so the caller can check for drain / shutdown) or when
 /// shutdown is signalled.
 pub async fn next_batch(
-    consumer: &StreamConsumer,
+    consumer: &PipelineConsumer,
     max_events: usize,
     max_wait: Duration,
     idle: Duration,
