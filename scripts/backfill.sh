@@ -30,6 +30,7 @@ echo "Relabelled $rows rows into 48 monthly files under $work/csv"
 cargo build --locked --release --bin lantern --example bare_consumer -p lantern-cli -p lantern-stream
 target="${CARGO_TARGET_DIR:-target}/release"
 scripts/broker.sh start
+trap 'scripts/broker.sh stop' EXIT
 export LANTERN_TOPICS__INCIDENTS=backfill.incidents.v1
 export LANTERN_TOPICS__DEAD_LETTER=backfill.dlq
 export LANTERN_STORAGE__DATA_DIR="$work/data"

@@ -107,6 +107,16 @@ start() {
     echo "Kafka already running on 127.0.0.1:$port (pid $(cat "$pid_file"))"
     return 0
   fi
+  local p
+  for p in "$port" "$controller_port" ${secure_port:+"$secure_port"}; do
+    # bash's /dev/tcp connects: something already listens there (another broker?).
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "error: port $p on 127.0.0.1 is already in use, so Kafka cannot listen there." >&2
+      echo "       Another broker? scripts/broker.sh stop [--dir DIR] stops one this script started;" >&2
+      echo "       or choose other ports with --port / --controller-port." >&2
+      exit 1
+    fi
+  done
   local classpath_file classpath
   classpath_file="$(scripts/install-kafka.sh | tail -n 1)"
   classpath="$(cat "$classpath_file")"
