@@ -3,8 +3,9 @@
 # street-level crime relabelled as 48 months, 2018-01 .. 2021-12 (806,496 events; the events
 # are real rows with a false month, so the figures mean nothing: a volume test only).
 # Imports them into the local broker, drains them with the release build, and measures a bare
-# librdkafka consumer on the same topic. Uses its own data directory, consumer groups and topic
-# names, so it does not disturb the quick start's.
+# librdkafka consumer on the same topic. Uses a broker, data directory and consumer groups of its
+# own, all under .lantern/backfill and started afresh each run, so runs are comparable and the
+# quick start's topics and tables are not touched.
 #   scripts/backfill.sh            # see docs/backfill.md for what it prints and measured figures
 set -euo pipefail
 
@@ -29,14 +30,14 @@ echo "Relabelled $rows rows into 48 monthly files under $work/csv"
 
 cargo build --locked --release --bin lantern --example bare_consumer -p lantern-cli -p lantern-stream
 target="${CARGO_TARGET_DIR:-target}/release"
-scripts/broker.sh start
-trap 'scripts/broker.sh stop' EXIT
+rm -rf "$work/broker" "$work/data"
+scripts/broker.sh start --dir "$work/broker"
+trap 'scripts/broker.sh stop --dir "$work/broker"' EXIT
 export LANTERN_TOPICS__INCIDENTS=backfill.incidents.v1
 export LANTERN_TOPICS__DEAD_LETTER=backfill.dlq
 export LANTERN_STORAGE__DATA_DIR="$work/data"
-export LANTERN_PROCESSOR__GROUP_PREFIX="backfill-$(date +%s)"
+export LANTERN_PROCESSOR__GROUP_PREFIX=backfill
 export LANTERN_PROCESSOR__PIPELINES='["incidents"]'
-rm -rf "$work/data"
 
 "$target/lantern" topics
 echo "== import (lantern import police-uk, 48 files) =="

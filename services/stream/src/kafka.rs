@@ -80,15 +80,15 @@ pub fn check_connection(
             .unwrap_or_else(|e| e.into_inner())
             .take();
         let (error, reason) = last.unwrap_or_else(|| (error, String::new()));
-        let unreachable = || StreamError::Connection {
+        let failed = || StreamError::Connection {
             bootstrap: kafka.bootstrap_servers.clone(),
             reason: format!("{error} {reason}").trim().to_string(),
         };
         if is_security_error(&error) {
-            return Err(unreachable());
+            return Err(failed());
         }
         if patience.is_some_and(|p| started.elapsed() >= p) {
-            return Err(unreachable());
+            return Err(failed());
         }
         if warned_at.elapsed() >= Duration::from_secs(10) {
             tracing::warn!(%error, reason, bootstrap = kafka.bootstrap_servers, "Kafka is not answering yet; waiting.");
