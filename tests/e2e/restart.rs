@@ -113,7 +113,7 @@ fn the_processor_rides_out_a_broker_restart() {
         processor.try_wait().unwrap().is_none(),
         "the processor exited while the broker was down"
     );
-    l.broker.restart();
+    l.broker.start();
     l.ok(&["import", "police-uk", months[1].to_str().unwrap()]);
     wait_for(rows[0] + rows[1]);
 

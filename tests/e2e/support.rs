@@ -90,7 +90,7 @@ impl Broker {
             advertised: advertised_port.unwrap_or(port),
             dir: TempDir::new().unwrap(),
         };
-        broker.restart();
+        broker.start();
         broker
     }
 
@@ -99,8 +99,8 @@ impl Broker {
         assert_succeeded("stop", self.script("stop"));
     }
 
-    /// Starts a broker of the test's own (again), on the same ports and data.
-    pub fn restart(&self) {
+    /// Starts a broker of the test's own (again, after `stop`), on the same ports and data.
+    pub fn start(&self) {
         assert_succeeded("start", self.script("start"));
     }
 

@@ -205,13 +205,12 @@ impl Config {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                let table: toml::Table =
+                let mut table: toml::Table =
                     text.parse()
                         .map_err(|e: toml::de::Error| ConfigError::Parse {
                             origin: path.display().to_string(),
                             message: e.to_string(),
                         })?;
-                let mut table = table;
                 if let Some(base) = path.parent() {
                     resolve_relative_paths(&mut table, base);
                 }

@@ -22,9 +22,9 @@ pub const GRID_CELL_DEG: f64 = 0.05;
 const EARTH_RADIUS_KM: f64 = 6371.0088;
 const KM_PER_DEG: f64 = EARTH_RADIUS_KM * std::f64::consts::PI / 180.0;
 
-/// Relative path of the LSOA table inside the reference directory.
+/// The LSOA table, relative to the pipelines directory (`lantern_pipelines::PipelineFiles`).
 pub const LSOA_FILE: &str = "reference/places/lsoa.csv";
-/// Relative path of the names table inside the reference directory.
+/// The names table, relative to the pipelines directory.
 pub const NAMES_FILE: &str = "reference/places/names.csv";
 
 /// How a record's place relates to the configured force area.
