@@ -11,6 +11,7 @@ use arrow::record_batch::RecordBatch;
 use crate::TableError;
 use crate::manifest::{self, Manifest, SCHEMA_PARTITION, TableFiles};
 use crate::parquet_io::write_parquet;
+use crate::readers;
 
 /// The next manifest of a pipeline, being assembled. Nothing is visible to readers until
 /// [`Commit::publish`] swaps `CURRENT`.
@@ -142,6 +143,8 @@ pub struct GcStats {
 /// `keep` and always the one `CURRENT` names, then the data files no remaining manifest
 /// references. A manifest's age is taken from its *successor's* write time (the moment it
 /// stopped being current): a reader that resolved it less than `min_age` ago can still finish.
+/// Manifests that a live query server pins ([`crate::readers`]) are kept whatever their age, so
+/// a query longer than `min_age` never loses its files.
 /// Only the pipeline's single writer calls this, after publishing, so every file written so far
 /// is referenced by a manifest or is debris of a crashed commit.
 pub fn collect_garbage(
@@ -161,6 +164,12 @@ pub fn collect_garbage(
     };
     names.sort();
     let current = fs::read_to_string(pipeline_dir.join("CURRENT")).unwrap_or_default();
+    let pinned = readers::pinned_by_readers(pipeline_dir, readers::LEASE_TTL)?;
+    let is_pinned = |path: &Path| {
+        path.file_stem()
+            .and_then(|stem| stem.to_str()?.parse::<u64>().ok())
+            .is_some_and(|seq| pinned.contains(&seq))
+    };
     let now = SystemTime::now();
     let superseded_long_ago = |successor: &Path| {
         fs::metadata(successor)
@@ -175,7 +184,7 @@ pub fn collect_garbage(
         let is_current = path
             .file_name()
             .is_some_and(|n| n.to_string_lossy() == current.trim());
-        if i < cut && !is_current && superseded_long_ago(&names[i + 1]) {
+        if i < cut && !is_current && !is_pinned(path) && superseded_long_ago(&names[i + 1]) {
             fs::remove_file(path).map_err(TableError::io(path))?;
             stats.manifests_removed += 1;
             continue;
@@ -283,6 +292,42 @@ mod tests {
         assert_eq!(live, manifest);
         for path in live.table_paths(dir.path(), "t") {
             assert!(path.exists(), "{} was collected", path.display());
+        }
+    }
+
+    #[test]
+    fn gc_keeps_a_manifest_a_reader_pins_and_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = commit(dir.path(), None, "2022-05", &[1], 1);
+        let lease = readers::ReaderLease::new(dir.path(), "long-query");
+        let pin = lease.pin(first.seq).unwrap();
+        let mut manifest = first.clone();
+        for i in 0..3 {
+            manifest = commit(dir.path(), Some(&manifest), "2022-05", &[i], i + 2);
+        }
+        let stats = collect_garbage(dir.path(), 1, Duration::ZERO).unwrap();
+        assert_eq!(
+            stats.manifests_removed, 2,
+            "only the unpinned superseded ones"
+        );
+        for path in first.table_paths(dir.path(), "t") {
+            assert!(
+                path.exists(),
+                "{} was collected under a running query",
+                path.display()
+            );
+        }
+        drop(pin);
+        let stats = collect_garbage(dir.path(), 1, Duration::ZERO).unwrap();
+        assert_eq!(stats.manifests_removed, 1, "released, so it goes");
+        for path in first.table_paths(dir.path(), "t") {
+            if !manifest.table_paths(dir.path(), "t").contains(&path) {
+                assert!(
+                    !path.exists(),
+                    "{} outlived its last reader",
+                    path.display()
+                );
+            }
         }
     }
 }

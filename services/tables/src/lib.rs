@@ -20,12 +20,14 @@
 //! - [`parquet_io`]: reading and writing Parquet files.
 //! - [`register`]: exposing the published tables to a DataFusion `SessionContext`.
 //! - [`lock`]: one writer per pipeline directory.
+//! - [`readers`]: leases by which query servers keep the manifests their queries read.
 
 pub mod commit;
 mod error;
 pub mod lock;
 pub mod manifest;
 pub mod parquet_io;
+pub mod readers;
 pub mod register;
 
 pub use commit::Commit;

@@ -81,13 +81,31 @@ pub(crate) fn manifest_file_name(seq: u64) -> String {
 
 /// Loads the live manifest of a pipeline, or `None` if it has never committed.
 pub fn load_current(pipeline_dir: &Path) -> Result<Option<Manifest>, TableError> {
+    match current_name(pipeline_dir)? {
+        Some(name) => load(pipeline_dir, &name).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The file name of the live manifest (what `CURRENT` says), or `None` before the first commit.
+/// Readers that must not see two commits resolve this once and then [`load`] that name.
+pub fn current_name(pipeline_dir: &Path) -> Result<Option<String>, TableError> {
     let current = pipeline_dir.join("CURRENT");
-    let name = match fs::read_to_string(&current) {
-        Ok(name) => name,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(TableError::io(&current)(e)),
-    };
-    let path = pipeline_dir.join("manifests").join(name.trim());
+    match fs::read_to_string(&current) {
+        Ok(name) => Ok(Some(name.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TableError::io(&current)(e)),
+    }
+}
+
+/// The commit sequence number a manifest file name carries (`00000000000000000017.json`).
+pub fn seq_of(name: &str) -> Option<u64> {
+    name.strip_suffix(".json")?.parse().ok()
+}
+
+/// Loads the manifest file `name` of a pipeline and checks its format.
+pub fn load(pipeline_dir: &Path, name: &str) -> Result<Manifest, TableError> {
+    let path = pipeline_dir.join("manifests").join(name);
     let text = fs::read_to_string(&path).map_err(TableError::io(&path))?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| TableError::Manifest {
         path: path.clone(),
@@ -102,7 +120,7 @@ pub fn load_current(pipeline_dir: &Path) -> Result<Option<Manifest>, TableError>
             ),
         });
     }
-    Ok(Some(manifest))
+    Ok(manifest)
 }
 
 /// Writes `bytes` to `path` and fsyncs it, so a later rename cannot expose an empty file.

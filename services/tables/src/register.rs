@@ -8,6 +8,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::SessionState;
 use datafusion::prelude::SessionContext;
 
 use crate::TableError;
@@ -63,6 +64,21 @@ async fn register_table(
     table: &str,
     paths: &[PathBuf],
 ) -> Result<(), TableError> {
+    let provider = listing_table(&ctx.state(), table, paths).await?;
+    ctx.register_table(table, provider)
+        .map_err(|source| TableError::Register {
+            table: table.to_string(),
+            source,
+        })?;
+    Ok(())
+}
+
+/// A table over exactly `paths` (one manifest's files of `table`), its schema read from them.
+pub async fn listing_table(
+    state: &SessionState,
+    table: &str,
+    paths: &[PathBuf],
+) -> Result<Arc<ListingTable>, TableError> {
     let register = |source| TableError::Register {
         table: table.to_string(),
         source,
@@ -76,11 +92,10 @@ async fn register_table(
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
-        .infer_schema(&ctx.state())
+        .infer_schema(state)
         .await
         .map_err(register)?;
-    let provider = ListingTable::try_new(config).map_err(register)?;
-    ctx.register_table(table, Arc::new(provider))
-        .map_err(register)?;
-    Ok(())
+    ListingTable::try_new(config)
+        .map(Arc::new)
+        .map_err(register)
 }
