@@ -51,6 +51,10 @@ pub struct Config {
     pub pipelines: PipelinesConfig,
     /// Operational HTTP endpoint.
     pub http: HttpConfig,
+    /// The query service: HTTP SQL API, PostgreSQL wire protocol, users, audit and limits.
+    pub query: QueryConfig,
+    /// `lantern up`: everything on one machine.
+    pub up: UpConfig,
 }
 
 /// Kafka connection settings.
@@ -128,6 +132,44 @@ pub struct HttpConfig {
     pub listen: String,
 }
 
+/// The query service (`lantern serve`, `lantern up`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// Address of the HTTP SQL API (`POST /api/v1/sql`).
+    pub http_listen: String,
+    /// Address of the PostgreSQL wire protocol (psql, Grafana, DBeaver, psycopg).
+    pub pg_listen: String,
+    /// Users, roles and salted hashes of their passwords and tokens; managed by `lantern users`.
+    pub users_file: PathBuf,
+    /// Append-only audit log of every query, allowed or refused (JSON lines).
+    pub audit_log: PathBuf,
+    /// A query fails once it would return more rows than this.
+    pub max_rows: u64,
+    /// A query fails once it has run (waiting for a slot included) this many milliseconds.
+    pub timeout_ms: u64,
+    /// Memory one query may hold for sorts, joins and aggregations, in MiB; beyond it, it fails.
+    pub memory_limit_mb: u64,
+    /// Queries executing at once; later ones wait for a slot within their timeout. Peak query
+    /// memory is bounded by `max_concurrent_queries` x `memory_limit_mb`.
+    pub max_concurrent_queries: usize,
+    /// Tables the `partner` role may read, until disclosure-controlled published tables exist.
+    pub partner_tables: Vec<String>,
+}
+
+/// `lantern up`: broker, processors and query service together on one machine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpConfig {
+    /// Start a local Kafka broker (with `broker_script`) on the port of `kafka.bootstrap_servers`.
+    /// Set false when `kafka.bootstrap_servers` points at a cluster of your own.
+    pub embedded_broker: bool,
+    /// The script that starts and stops the local broker (the repository's `scripts/broker.sh`).
+    pub broker_script: PathBuf,
+    /// Where the local broker keeps its data and logs.
+    pub broker_dir: PathBuf,
+}
+
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
@@ -169,6 +211,32 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             data_dir: PathBuf::from(".lantern/data"),
+        }
+    }
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            http_listen: "127.0.0.1:8080".into(),
+            pg_listen: "127.0.0.1:5433".into(),
+            users_file: PathBuf::from(".lantern/users.toml"),
+            audit_log: PathBuf::from(".lantern/audit.log"),
+            max_rows: 1_000_000,
+            timeout_ms: 30_000,
+            memory_limit_mb: 512,
+            max_concurrent_queries: 4,
+            partner_tables: Vec::new(),
+        }
+    }
+}
+
+impl Default for UpConfig {
+    fn default() -> Self {
+        UpConfig {
+            embedded_broker: true,
+            broker_script: PathBuf::from("scripts/broker.sh"),
+            broker_dir: PathBuf::from(".lantern/broker"),
         }
     }
 }
@@ -297,14 +365,30 @@ impl Config {
                 ));
             }
         }
-        if self.http.listen.parse::<SocketAddr>().is_err() {
-            return Err(invalid(
-                "http.listen",
-                format!(
-                    "{:?} is not a socket address like 127.0.0.1:9898",
-                    self.http.listen
-                ),
-            ));
+        for (key, listen) in [
+            ("http.listen", &self.http.listen),
+            ("query.http_listen", &self.query.http_listen),
+            ("query.pg_listen", &self.query.pg_listen),
+        ] {
+            if listen.parse::<SocketAddr>().is_err() {
+                return Err(invalid(
+                    key,
+                    format!("{listen:?} is not a socket address like 127.0.0.1:9898"),
+                ));
+            }
+        }
+        for (key, value) in [
+            ("query.max_rows", self.query.max_rows),
+            ("query.timeout_ms", self.query.timeout_ms),
+            ("query.memory_limit_mb", self.query.memory_limit_mb),
+            (
+                "query.max_concurrent_queries",
+                self.query.max_concurrent_queries as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
         }
         Ok(())
     }
@@ -313,7 +397,14 @@ impl Config {
 /// Keys whose values are paths. A relative path written in a config file means relative to that
 /// file, so `lantern --config /srv/lantern/lantern.toml` works from any directory; a relative
 /// path from the environment or the defaults stays relative to the working directory.
-const PATH_KEYS: [(&str, &str); 2] = [("storage", "data_dir"), ("pipelines", "dir")];
+const PATH_KEYS: [(&str, &str); 6] = [
+    ("storage", "data_dir"),
+    ("pipelines", "dir"),
+    ("query", "users_file"),
+    ("query", "audit_log"),
+    ("up", "broker_script"),
+    ("up", "broker_dir"),
+];
 const PATH_TABLES: [(&str, &str); 1] = [("kafka", "secret_files")];
 
 fn resolve_relative_paths(root: &mut toml::Table, base: &Path) {
@@ -429,6 +520,12 @@ mod tests {
         let err =
             Config::load_with_env(None, env(&[("LANTERN_HTTP__LISTEN", "nowhere")])).unwrap_err();
         assert!(err.to_string().contains("http.listen"), "{err}");
+        let err =
+            Config::load_with_env(None, env(&[("LANTERN_QUERY__PG_LISTEN", "5432")])).unwrap_err();
+        assert!(err.to_string().contains("query.pg_listen"), "{err}");
+        let err =
+            Config::load_with_env(None, env(&[("LANTERN_QUERY__TIMEOUT_MS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("query.timeout_ms"), "{err}");
         let err = Config::load_with_env(None, env(&[("LANTERN_PROCESSOR__FORCE_AREA_CODE", "X1")]))
             .unwrap_err();
         assert!(
