@@ -7,6 +7,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
 use super::*;
+use datafusion::execution::context::SQLOptions;
 
 fn sample_batch() -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![
