@@ -22,6 +22,23 @@ else
   echo "!!!!! WARNING: clippy is not installed: SKIPPING the lint check (rustup component add clippy) !!!!!" >&2
 fi
 
+# Real clients for the query service tests: psql (Debian postgresql-client) and psycopg (PyPI,
+# in a virtualenv of its own so the system Python is untouched).
+if ! command -v psql >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y --no-install-recommends postgresql-client >/dev/null
+  else
+    echo "psql is missing: apt-get install postgresql-client" >&2
+    exit 1
+  fi
+fi
+venv="${HOME}/.cache/lantern/venv"
+if ! "$venv/bin/python" -c 'import psycopg' >/dev/null 2>&1; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet 'psycopg[binary]==3.2.*'
+fi
+export E2E_PYTHON="$venv/bin/python"
+
 # Build before starting the broker, so the JVM does not compete with the compiler.
 cargo nextest run --workspace --locked --no-run
 

@@ -11,6 +11,8 @@ mod support;
 mod business_and_cyber;
 mod operations;
 mod police_uk_import;
+mod query_service;
+mod quickstart;
 mod restart;
 mod revisions;
 mod secure_cluster;

@@ -1,8 +1,13 @@
 //! `lantern`: one binary, one subcommand per part of the system.
 
+mod audit;
 mod import;
+mod lag;
 mod process;
+mod serve;
 mod sql;
+mod up;
+mod users;
 
 use std::path::PathBuf;
 
@@ -33,6 +38,18 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Create Lantern's topics (incidents, business crime, cybercrime, dead letters) if missing.
     Topics(import::TopicsArgs),
+    /// Serve SQL over HTTP and the PostgreSQL wire protocol, with roles, audit and limits.
+    Serve,
+    /// Start everything on this machine: local Kafka broker, processors and query service.
+    Up,
+    /// Manage who may use the query service.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Read the query audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// How many events each pipeline's tables are behind its topic.
+    Lag(lag::LagArgs),
 }
 
 #[tokio::main]
@@ -45,6 +62,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Import(command) => import::run(config, command).await,
         Command::Sql(args) => sql::run(config, args).await,
         Command::Topics(args) => import::create_topics(&config, args.partitions).await,
+        Command::Serve => serve::run(config).await,
+        Command::Up => up::run(config).await,
+        Command::Users(command) => users::run(&config, command),
+        Command::Audit(command) => audit::run(&config, command).await,
+        Command::Lag(args) => lag::run(config, args).await,
     }
 }
 
