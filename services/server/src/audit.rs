@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -124,7 +124,7 @@ impl AuditLog {
 fn write_records(
     mut file: std::fs::File,
     mut rx: mpsc::UnboundedReceiver<AuditRecord>,
-    path: &PathBuf,
+    path: &Path,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut burst = vec![first];

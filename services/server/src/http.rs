@@ -330,9 +330,7 @@ struct BodyState {
 impl BodyState {
     /// The next piece of the body; `Err` aborts the response.
     async fn next_chunk(&mut self) -> Option<Result<Bytes, std::io::Error>> {
-        if self.track.is_none() {
-            return None;
-        }
+        self.track.as_ref()?;
         if !self.started {
             self.started = true;
             let mut head = self.encoder.start();

@@ -35,15 +35,18 @@ const MECHANISM: &str = "SCRAM-SHA-256";
 #[derive(Debug)]
 enum Exchange {
     Initial,
-    ServerFirstSent {
-        user: String,
-        principal: Option<Principal>,
-        verifier: ScramVerifier,
-        client_first_bare: String,
-        server_first: String,
-        nonce: String,
-    },
+    ServerFirstSent(Box<ServerFirstSent>),
     Done,
+}
+
+#[derive(Debug)]
+struct ServerFirstSent {
+    user: String,
+    principal: Option<Principal>,
+    verifier: ScramVerifier,
+    client_first_bare: String,
+    server_first: String,
+    nonce: String,
 }
 
 /// The startup handler of one connection.
@@ -92,14 +95,15 @@ impl ScramStartup {
             B64.encode(&verifier.salt),
             verifier.iterations
         );
-        *self.exchange.lock().expect("exchange lock poisoned") = Exchange::ServerFirstSent {
-            user,
-            principal,
-            verifier,
-            client_first_bare: bare.to_string(),
-            server_first: server_first.clone(),
-            nonce,
-        };
+        *self.exchange.lock().expect("exchange lock poisoned") =
+            Exchange::ServerFirstSent(Box::new(ServerFirstSent {
+                user,
+                principal,
+                verifier,
+                client_first_bare: bare.to_string(),
+                server_first: server_first.clone(),
+                nonce,
+            }));
         Ok(server_first)
     }
 
@@ -109,17 +113,17 @@ impl ScramStartup {
             &mut *self.exchange.lock().expect("exchange lock poisoned"),
             Exchange::Done,
         );
-        let Exchange::ServerFirstSent {
+        let Exchange::ServerFirstSent(sent) = exchange else {
+            return Err((String::new(), PgWireError::InvalidSASLState));
+        };
+        let ServerFirstSent {
             user,
             principal,
             verifier,
             client_first_bare,
             server_first,
             nonce,
-        } = exchange
-        else {
-            return Err((String::new(), PgWireError::InvalidSASLState));
-        };
+        } = *sent;
         let refuse = || (user.clone(), PgWireError::InvalidPassword(user.clone()));
         let text = std::str::from_utf8(data).map_err(|_| refuse())?;
         let (without_proof, proof) = text.rsplit_once(",p=").ok_or_else(refuse)?;
