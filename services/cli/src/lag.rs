@@ -22,18 +22,15 @@ fn lag(config: &Config, consumer: &BaseConsumer) -> anyhow::Result<Vec<(String, 
     let manifests = lantern_tables::published_pipelines(&config.storage.data_dir)?;
     let mut out = Vec::new();
     for pipeline in &config.processor.pipelines {
-        let topic = match pipeline.as_str() {
-            "incidents" => &config.topics.incidents,
-            "business_crime" => &config.topics.business_crime,
-            _ => &config.topics.cybercrime,
-        };
+        let topic = lantern_stream::pipelines::topic_of(pipeline, &config.topics)
+            .expect("config validation admits only known pipelines");
         let metadata = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(10))
             .with_context(|| format!("reading the partitions of {topic}"))?;
         let committed = manifests
             .iter()
             .find(|(_, m)| &m.pipeline == pipeline)
-            .and_then(|(_, m)| m.offsets.get(topic.as_str()));
+            .and_then(|(_, m)| m.offsets.get(topic));
         let mut behind = 0;
         for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
             let (low, high) = consumer

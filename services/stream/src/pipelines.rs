@@ -88,3 +88,14 @@ impl PipelineKind for Cybercrimes {
         CybercrimeFact::enrich(event, reference, months)
     }
 }
+
+/// The input topic of the pipeline named `name`, or `None` for a name that is not a pipeline.
+pub fn topic_of<'a>(name: &str, topics: &'a TopicsConfig) -> Option<&'a str> {
+    [
+        (Incidents::NAME, Incidents::topic(topics)),
+        (BusinessCrimes::NAME, BusinessCrimes::topic(topics)),
+        (Cybercrimes::NAME, Cybercrimes::topic(topics)),
+    ]
+    .into_iter()
+    .find_map(|(pipeline, topic)| (pipeline == name).then_some(topic))
+}
