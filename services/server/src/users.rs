@@ -429,10 +429,11 @@ mod tests {
         let alice = users.get("alice").unwrap();
         assert_eq!(token_user(&creds.token), Some("alice"));
         assert!(verify_token(&creds.token, &alice.token));
-        assert!(!verify_token(
-            &format!("{}0", &creds.token[..creds.token.len() - 1]),
-            &alice.token
-        ));
+        // Change the last hex digit to a different one (a fixed "0" would
+        // leave one token in sixteen unchanged).
+        let (head, last) = creds.token.split_at(creds.token.len() - 1);
+        let other = if last == "0" { "1" } else { "0" };
+        assert!(!verify_token(&format!("{head}{other}"), &alice.token));
         let verifier = ScramVerifier::parse(&alice.password).unwrap();
         let again =
             ScramVerifier::with_salt(&creds.password, verifier.salt.clone(), verifier.iterations);
