@@ -90,9 +90,23 @@ impl Commit {
             "tables/{table}/month={partition}/{:020}.parquet",
             self.next.seq
         );
-        write_parquet(&self.pipeline_dir.join(&relative), schema, batches)?;
+        let path = self.pipeline_dir.join(&relative);
+        write_parquet(&path, schema, batches)?;
         files.partitions.insert(partition.to_string(), relative);
+        // The new file's directory entry, and those of any directories created for it, are only
+        // durable once their parents are fsynced: up to (not including) the pipeline directory,
+        // which publish syncs last.
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| *d != self.pipeline_dir) {
+            self.dirty_dirs.insert(d.to_path_buf());
+            dir = d.parent();
+        }
         Ok(())
+    }
+
+    /// The directories [`Commit::publish`] will fsync before writing the manifest.
+    pub fn dirs_to_sync(&self) -> impl Iterator<Item = &Path> {
+        self.dirty_dirs.iter().map(PathBuf::as_path)
     }
 
     /// Records that everything before `next_offset` of `topic`/`partition` is reflected.
@@ -235,6 +249,30 @@ mod tests {
         )
         .unwrap();
         (schema, batch)
+    }
+
+    #[test]
+    fn every_directory_a_new_file_needed_is_synced_before_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (schema, rows) = batch(&[1]);
+        let mut c = Commit::begin(dir.path(), "p", None);
+        c.ensure_table("t", false, schema.clone()).unwrap();
+        c.put_partition("t", "2024-01", schema, &[rows]).unwrap();
+        let dirs: Vec<PathBuf> = c.dirs_to_sync().map(Path::to_path_buf).collect();
+        let tables = dir.path().join("tables");
+        for expected in [
+            tables.clone(),
+            tables.join("t"),
+            tables.join("t/month=2024-01"),
+            tables.join(format!("t/month={SCHEMA_PARTITION}")),
+        ] {
+            assert!(dirs.contains(&expected), "{expected:?} not in {dirs:?}");
+        }
+        assert!(
+            !dirs.contains(&dir.path().to_path_buf()),
+            "synced last, by publish"
+        );
+        c.publish().unwrap();
     }
 
     fn commit(
