@@ -305,6 +305,12 @@ impl Envelope<'_> {
                 "range end is before its start",
             ));
         }
+        if let Err((suffix, reason)) = self.occurred_at.check_plausible(chrono::Utc::now()) {
+            return Err(SchemaError::validate(
+                format!("/occurred_at{suffix}"),
+                reason,
+            ));
+        }
         check::length(self.record_id_field, self.record_id, 1, 200)?;
         if !(1..=MAX_VERSION).contains(&self.version) {
             return Err(SchemaError::validate(

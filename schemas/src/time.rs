@@ -38,6 +38,41 @@ impl OccurredAt {
     }
 }
 
+/// The earliest event time Lantern accepts: 1900-01-01T00:00:00Z. Nothing a
+/// force records today happened before it; a year like 0001 is a typo.
+pub const EARLIEST_EVENT_TIME: &str = "1900-01-01T00:00:00Z";
+
+/// How far in the future an event time may be: one day, for clock skew between
+/// a recording system and the broker. A year-10000 instant (valid RFC 3339 as
+/// `9999-12-31T23:30:00-05:00`) is refused here rather than breaking every
+/// month label and restart downstream.
+pub const MAX_EVENT_TIME_AHEAD: TimeDelta = TimeDelta::days(1);
+
+impl OccurredAt {
+    /// Checks both bounds of the occurrence against
+    /// [`EARLIEST_EVENT_TIME`] ≤ t ≤ `now` + [`MAX_EVENT_TIME_AHEAD`].
+    pub(crate) fn check_plausible(&self, now: DateTime<Utc>) -> Result<(), (&'static str, String)> {
+        let earliest = parse_rfc3339(EARLIEST_EVENT_TIME).expect("constant parses");
+        let latest = now + MAX_EVENT_TIME_AHEAD;
+        let (at, field) = match *self {
+            OccurredAt::At(at) => ([at, at], ["", ""]),
+            OccurredAt::Range { start, end } => ([start, end], ["/start", "/end"]),
+        };
+        for (t, field) in at.into_iter().zip(field) {
+            if t < earliest || t > latest {
+                return Err((
+                    field,
+                    format!(
+                        "{} is outside the accepted event times {EARLIEST_EVENT_TIME} .. now + 1 day",
+                        format_rfc3339(&t)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Parse an RFC 3339 `date-time` as JSON Schema's `format: date-time` does:
 /// `YYYY-MM-DD` `T|t` `HH:MM:SS` `[.fraction]` `Z|z|±HH:MM`, real calendar
 /// dates, and a leap second only at 23:59:60 UTC. Fractions beyond
@@ -307,6 +342,23 @@ mod tests {
         assert!(parse_rfc3339("2024-02-29T00:00:00Z").is_some());
         assert!(parse_rfc3339("2000-02-29T00:00:00Z").is_some());
         assert!(parse_rfc3339("1900-02-29T00:00:00Z").is_none());
+    }
+
+    #[test]
+    fn event_times_outside_1900_to_tomorrow_are_implausible() {
+        let now = utc(2026, 11, 25, 12, 0, 0);
+        let at = |t| OccurredAt::At(t).check_plausible(now);
+        assert!(at(utc(1900, 1, 1, 0, 0, 0)).is_ok());
+        assert!(at(utc(2026, 11, 26, 12, 0, 0)).is_ok());
+        assert!(at(utc(1899, 12, 31, 23, 59, 59)).is_err());
+        assert!(at(utc(2026, 11, 26, 12, 0, 1)).is_err());
+        let year_10000 = parse_rfc3339("9999-12-31T23:30:00-05:00").unwrap();
+        assert!(at(year_10000).unwrap_err().1.contains("10000"));
+        let range = OccurredAt::Range {
+            start: utc(2024, 1, 1, 0, 0, 0),
+            end: utc(2030, 1, 1, 0, 0, 0),
+        };
+        assert_eq!(range.check_plausible(now).unwrap_err().0, "/end");
     }
 
     #[test]

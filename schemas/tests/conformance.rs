@@ -7,7 +7,7 @@
 //! - `examples/invalid/*`: fail both, and the decoder must reject them for
 //!   the reason the file name gives (the EXPECTED table below).
 //! - `examples/invalid-decoder-only/*`: rules JSON Schema cannot express
-//!   (end >= start, duplicate keys). They pass the schema and fail the
+//!   (end >= start, duplicate keys, event time within 1900 .. now + 1 day). They pass the schema and fail the
 //!   decoder; keeping them here makes the gap explicit and tested.
 
 use std::collections::BTreeSet;
@@ -206,6 +206,13 @@ const EXPECTED: &[(&str, &str, &str, Stage, &str)] = &[
         "range-end-before-start",
         Validate,
         "/occurred_at/end",
+    ),
+    (
+        "incident",
+        "invalid-decoder-only",
+        "occurred-after-year-9999",
+        Validate,
+        "/occurred_at",
     ),
     (
         "incident",
