@@ -214,3 +214,57 @@ async fn aggregates_follow_the_latest_version_of_each_record() {
     assert_eq!(crime_count(&l, "2022-05", "Criminal damage and arson"), 0);
     assert_eq!(l.count("SELECT SUM(incidents) FROM incidents_monthly"), 8);
 }
+
+/// A dead-letter topic that refuses records (here: it does not exist, and the broker does not
+/// create topics) must not stop the pipeline or lose the record: it goes to the local spill file
+/// with its raw bytes, and the good records around it are counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_dead_letter_is_spilled_locally_and_the_pipeline_goes_on() {
+    // librdkafka waits this long for a missing topic to appear before failing the delivery.
+    let kafka = format!(
+        "bootstrap_servers = \"{}\"\n[kafka.properties]\n\"topic.metadata.propagation.max.ms\" = \"2000\"\n",
+        Broker::for_test().bootstrap()
+    );
+    let l = Lantern::on_broker_with_kafka(Broker::for_test(), &kafka, "");
+    // Point the dead letters at a topic that was never created.
+    let text = std::fs::read_to_string(&l.config).unwrap();
+    let missing = format!("{}.missing", l.topics.dlq);
+    std::fs::write(&l.config, text.replace(&l.topics.dlq, &missing)).unwrap();
+
+    let may = "2022-05-10T12:00:00+01:00";
+    let bad = ("Z".to_string(), b"{not json".to_vec());
+    l.produce(
+        &l.topics.incidents,
+        &[
+            incident("Y", 1, "recorded", may, "Burglary", Some(PRESTON_A)),
+            bad.clone(),
+            incident("X", 1, "recorded", may, "Burglary", Some(PRESTON_A)),
+        ],
+    )
+    .await;
+    l.drain();
+    assert_eq!(crime_count(&l, "2022-05", "Burglary"), 2);
+
+    let spill = l
+        .config
+        .parent()
+        .unwrap()
+        .join("data/incidents/dead-letters.ndjson");
+    let text = std::fs::read_to_string(&spill)
+        .unwrap_or_else(|e| panic!("no spill file at {}: {e}", spill.display()));
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let letter = &lines[0];
+    assert_eq!(letter["dead_letter_topic"], missing.as_str());
+    assert_eq!(letter["source_topic"], l.topics.incidents.as_str());
+    assert_eq!(letter["stage"], "decode");
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(letter["payload"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(payload, bad.1);
+    assert!(!letter["refused"].as_str().unwrap().is_empty());
+}

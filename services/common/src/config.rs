@@ -344,6 +344,22 @@ impl Config {
                 ));
             }
         }
+        // A dead letter written to a source topic would be read back as input, refused again and
+        // dead-lettered forever; two pipelines on one topic would each dead-letter the other's.
+        let topics = [
+            ("topics.incidents", &self.topics.incidents),
+            ("topics.business_crime", &self.topics.business_crime),
+            ("topics.cybercrime", &self.topics.cybercrime),
+            ("topics.dead_letter", &self.topics.dead_letter),
+        ];
+        for (i, (key, topic)) in topics.iter().enumerate() {
+            if let Some((other, _)) = topics[..i].iter().find(|(_, t)| t == topic) {
+                return Err(invalid(
+                    key,
+                    format!("{topic:?} is already {other}: every topic must be different"),
+                ));
+            }
+        }
         if self.processor.max_batch_events == 0 {
             return Err(invalid("processor.max_batch_events", "must be at least 1"));
         }
@@ -532,6 +548,18 @@ mod tests {
             err.to_string().contains("processor.force_area_code"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_dead_letter_topic_cannot_be_a_source_topic() {
+        let err = Config::load_with_env(
+            None,
+            env(&[("LANTERN_TOPICS__DEAD_LETTER", "lantern.incidents.v1")]),
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("topics.dead_letter"), "{message}");
+        assert!(message.contains("topics.incidents"), "{message}");
     }
 
     #[test]

@@ -29,6 +29,12 @@ pub enum StreamError {
     DefinitionNotUtf8 { path: std::path::PathBuf },
     #[error("stored facts in {table} are unreadable: {reason}")]
     Facts { table: String, reason: String },
+    #[error("cannot spill a refused dead letter to {path}: {source}")]
+    Spill {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("pipeline {pipeline} task failed: {reason}")]
     Task { pipeline: String, reason: String },
 }

@@ -15,6 +15,8 @@ pub struct StreamMetrics {
     pub events_accepted: IntCounterVec,
     /// Messages sent to the dead-letter topic, by stage (decode | validate).
     pub events_dead_lettered: IntCounterVec,
+    /// Dead letters the dead-letter topic refused, written to the local spill file instead.
+    pub dead_letters_spilled: IntCounterVec,
     /// Valid messages that changed nothing, by reason (duplicate | stale_version).
     pub events_discarded: IntCounterVec,
     /// Next offset committed per partition, after the output it covers was published.
@@ -71,6 +73,11 @@ impl StreamMetrics {
                 "Messages sent to the dead-letter topic.",
                 &["pipeline", "stage"],
             )?,
+            dead_letters_spilled: counter(
+                "lantern_stream_dead_letters_spilled_total",
+                "Dead letters the dead-letter topic refused, spilled to the local file.",
+                &["pipeline"],
+            )?,
             events_discarded: counter(
                 "lantern_stream_events_discarded_total",
                 "Valid messages that changed nothing (duplicate or stale version).",
@@ -123,6 +130,9 @@ mod tests {
         m.events_discarded
             .with_label_values(&["incidents", "duplicate"])
             .inc();
+        m.dead_letters_spilled
+            .with_label_values(&["incidents"])
+            .inc();
         m.committed_offset
             .with_label_values(&["incidents", "t", "0"])
             .set(1);
@@ -137,7 +147,7 @@ mod tests {
             .iter()
             .map(|f| f.name().to_string())
             .collect();
-        assert_eq!(names.len(), 9);
+        assert_eq!(names.len(), 10);
         for name in names {
             assert!(name.starts_with("lantern_stream_"), "{name}");
             let is_counter = name.ends_with("_total");

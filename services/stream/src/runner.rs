@@ -196,6 +196,7 @@ async fn run_pipeline<P: PipelineKind>(
         kafka::producer(&config.kafka)?,
         config.topics.dead_letter.clone(),
         P::NAME,
+        crate::dlq::spill_path(&dir),
     );
     let _ = ready.send(()).await;
     info!(
@@ -293,7 +294,11 @@ async fn run_pipeline<P: PipelineKind>(
             }
         }
         // Dead letters must be durable before the offsets that skip them are committed.
-        total_dead += dead_letters.flush().await? as u64;
+        let flushed = dead_letters.flush().await?;
+        total_dead += (flushed.delivered + flushed.spilled) as u64;
+        m.dead_letters_spilled
+            .with_label_values(&[P::NAME])
+            .inc_by(flushed.spilled as u64);
         total_received += batch.len() as u64;
 
         let timer = m.commit_timer(P::NAME).start_timer();
