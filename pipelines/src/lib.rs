@@ -30,6 +30,48 @@ const EMBEDDED: &[(&str, &[u8])] = embedded![
     "reference/property/premises_types.csv",
 ];
 
+/// One pipeline, declared once: everything else (config validation, the processor, `lantern
+/// lag`, `lantern rebuild`) looks pipelines up here rather than matching their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineSpec {
+    /// Name: consumer-group suffix, data directory, metric label, `processor.pipelines` entry.
+    pub name: &'static str,
+    /// The `[topics]` key holding the pipeline's input topic.
+    pub topic_key: &'static str,
+    /// The internal table of the latest version of every record (the facts).
+    pub facts_table: &'static str,
+    /// Aggregate tables, each defined by `sql/<name>.sql` over the facts table.
+    pub aggregates: &'static [&'static str],
+}
+
+/// Every pipeline Lantern has. The fact type of each is bound to its name in
+/// `lantern_stream::pipelines`.
+pub const PIPELINES: &[PipelineSpec] = &[
+    PipelineSpec {
+        name: "incidents",
+        topic_key: "topics.incidents",
+        facts_table: "incident_facts",
+        aggregates: &["incidents_monthly", "incidents_daily"],
+    },
+    PipelineSpec {
+        name: "business_crime",
+        topic_key: "topics.business_crime",
+        facts_table: "business_crime_facts",
+        aggregates: &["business_crime_monthly"],
+    },
+    PipelineSpec {
+        name: "cybercrime",
+        topic_key: "topics.cybercrime",
+        facts_table: "cybercrime_facts",
+        aggregates: &["cybercrime_monthly"],
+    },
+];
+
+/// The pipeline called `name`.
+pub fn pipeline(name: &str) -> Option<&'static PipelineSpec> {
+    PIPELINES.iter().find(|p| p.name == name)
+}
+
 /// A definition file that could not be read from the configured `pipelines.dir`.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineFileError {
@@ -123,6 +165,17 @@ mod tests {
                 PipelineFiles::Embedded.read(name).unwrap(),
                 dir.read(name).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn every_aggregate_of_every_pipeline_has_its_sql() {
+        for spec in PIPELINES {
+            for table in spec.aggregates {
+                PipelineFiles::Embedded
+                    .read(&format!("sql/{table}.sql"))
+                    .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+            }
         }
     }
 

@@ -198,11 +198,10 @@ impl Default for ProcessorConfig {
             max_batch_events: 100_000,
             max_batch_wait_ms: 500,
             force_area_code: "E23000003".into(),
-            pipelines: vec![
-                "incidents".into(),
-                "business_crime".into(),
-                "cybercrime".into(),
-            ],
+            pipelines: lantern_pipelines::PIPELINES
+                .iter()
+                .map(|p| p.name.to_string())
+                .collect(),
         }
     }
 }
@@ -248,9 +247,6 @@ impl Default for HttpConfig {
         }
     }
 }
-
-/// The pipelines Lantern knows, in the order they are started.
-pub const KNOWN_PIPELINES: [&str; 3] = ["incidents", "business_crime", "cybercrime"];
 
 const ENV_PREFIX: &str = "LANTERN_";
 const SECRET_PREFIX: &str = "LANTERN_KAFKA_SECRET__";
@@ -374,10 +370,16 @@ impl Config {
             ));
         }
         for pipeline in &self.processor.pipelines {
-            if !KNOWN_PIPELINES.contains(&pipeline.as_str()) {
+            if lantern_pipelines::pipeline(pipeline).is_none() {
                 return Err(invalid(
                     "processor.pipelines",
-                    format!("unknown pipeline {pipeline:?}; known: {KNOWN_PIPELINES:?}"),
+                    format!(
+                        "unknown pipeline {pipeline:?}; known: {:?}",
+                        lantern_pipelines::PIPELINES
+                            .iter()
+                            .map(|p| p.name)
+                            .collect::<Vec<_>>()
+                    ),
                 ));
             }
         }
