@@ -1,27 +1,253 @@
-//! Aggregate tables, computed by DataFusion from the SQL definitions in `pipelines/sql/`.
+//! Aggregate tables, defined by the SQL in `pipelines/sql/` and maintained incrementally.
 //!
-//! The processor does not maintain counters by hand: for every month a commit touched it runs
-//! each aggregate's SQL over that month's facts and replaces the month's partition. The SQL file
-//! is therefore the one definition of a table — the same text the `.slt` tests check.
+//! Each definition is a `SELECT keys…, COUNT(*) AS n, SUM(x) AS s … FROM <facts> GROUP BY keys`.
+//! A commit does not recompute a month from all of its facts. It runs the *same SQL* twice over
+//! the batch's changes — once over the new versions (`plus`), once over the versions they replaced
+//! (`minus`) — and merges the signed result into the month's current rows:
+//!
+//! ```text
+//! merged = SUM over (current ∪ plus ∪ −minus) GROUP BY keys, dropping groups whose COUNT(*) is 0
+//! ```
+//!
+//! A new record adds to its group, a revision moves one count from its old group to its new one,
+//! and a cancellation subtracts. This is sound because COUNT and SUM are invertible: the only
+//! aggregates a definition may use are top-level `COUNT(*)`, `COUNT(x)` and `SUM(x)`, and it must
+//! have a `COUNT(*)` (a group exists while it has rows). [`Shape::parse`] checks this when the
+//! definition loads. The cost of a commit is the size of the batch plus the aggregate rows of the
+//! months it touched, not the months' facts. [`Aggregates::compute`] still runs a definition over
+//! whole facts, for a new table and for `lantern rebuild`, which checks the two agree.
 
-use lantern_pipelines::PipelineFiles;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, StringArray, UInt32Array};
+use arrow::array::{Array, Int64Array, StringArray, UInt32Array};
 use arrow::compute::take_record_batch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem, SetExpr,
+    Statement,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use lantern_pipelines::PipelineFiles;
 
 use crate::StreamError;
 
-/// One aggregate table: its name and defining SQL.
+/// One aggregate table: its name, defining SQL and the shape the merge needs.
 #[derive(Debug, Clone)]
 pub struct AggregateDef {
     pub table: String,
     pub sql: String,
+    pub shape: Shape,
+}
+
+/// Which output columns are group keys and which are invertible measures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    /// Output columns in order: `true` for a measure.
+    pub columns: Vec<(String, bool)>,
+    /// The `COUNT(*)` measure: a group with a zero here no longer exists.
+    pub row_count: String,
+    /// The definition's `ORDER BY …` clause, reused so merged rows come out in the same order.
+    pub order_by: String,
+    /// The output schema (from planning the SQL over an empty facts table).
+    pub schema: SchemaRef,
+}
+
+/// Aggregates a definition may use: the ones a signed delta can be merged into.
+const INVERTIBLE: &[&str] = &["count", "sum"];
+/// Aggregates that cannot be maintained from deltas, refused by name so the error is clear.
+const NOT_INVERTIBLE: &[&str] = &[
+    "avg",
+    "mean",
+    "min",
+    "max",
+    "median",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "var",
+    "var_pop",
+    "var_samp",
+    "variance",
+    "array_agg",
+    "string_agg",
+    "first_value",
+    "last_value",
+    "approx_distinct",
+    "approx_median",
+    "approx_percentile_cont",
+    "bit_and",
+    "bit_or",
+    "bool_and",
+    "bool_or",
+];
+
+impl Shape {
+    /// Reads the keys and measures from `sql`, whose output schema is `schema`.
+    pub fn parse(table: &str, sql: &str, schema: SchemaRef) -> Result<Shape, String> {
+        let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(|e| e.to_string())?;
+        let [Statement::Query(query)] = statements.as_slice() else {
+            return Err("must be exactly one SELECT".into());
+        };
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return Err("must be a plain SELECT … GROUP BY (no UNION, no VALUES)".into());
+        };
+        let order_by = query
+            .order_by
+            .as_ref()
+            .map(ToString::to_string)
+            .ok_or("needs an ORDER BY over every key, so files are reproducible")?;
+        let mut columns = Vec::new();
+        let mut row_count = None;
+        for (item, field) in select.projection.iter().zip(schema.fields()) {
+            let expr = match item {
+                SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr,
+                other => return Err(format!("cannot merge the select item {other}")),
+            };
+            let measure = match measure_kind(expr)? {
+                Some(Measure::CountRows) => {
+                    row_count.get_or_insert_with(|| field.name().clone());
+                    true
+                }
+                Some(Measure::Other) => true,
+                None => false,
+            };
+            if measure {
+                sql_type(field.data_type()).map_err(|t| {
+                    format!(
+                        "measure {} has type {t}, which cannot be merged",
+                        field.name()
+                    )
+                })?;
+            }
+            columns.push((field.name().clone(), measure));
+        }
+        if columns.len() != schema.fields().len() {
+            return Err("every output column must be a plain select item".into());
+        }
+        let keys = columns.iter().filter(|(_, m)| !m).count();
+        match &select.group_by {
+            GroupByExpr::Expressions(exprs, _) if exprs.len() == keys => {}
+            _ => {
+                return Err(format!(
+                    "must GROUP BY exactly its {keys} non-aggregate columns"
+                ));
+            }
+        }
+        let row_count = row_count.ok_or_else(|| {
+            format!("{table} needs a COUNT(*) column: a group exists while it has rows")
+        })?;
+        Ok(Shape {
+            columns,
+            row_count,
+            order_by,
+            schema,
+        })
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.columns
+            .iter()
+            .filter(|(_, m)| !m)
+            .map(|(c, _)| c.as_str())
+    }
+
+    /// The SQL that merges `current`, `plus` and `minus` (each with this shape's schema).
+    fn merge_sql(&self) -> String {
+        let quoted = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
+        let negated: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(c, measure)| match measure {
+                true => format!("-{} AS {}", quoted(c), quoted(c)),
+                false => quoted(c),
+            })
+            .collect();
+        let outer: Vec<String> = self
+            .columns
+            .iter()
+            .zip(self.schema.fields())
+            .map(|((c, measure), field)| match measure {
+                true => format!(
+                    "CAST(SUM({q}) AS {t}) AS {q}",
+                    q = quoted(c),
+                    t = sql_type(field.data_type()).expect("checked in parse")
+                ),
+                false => quoted(c),
+            })
+            .collect();
+        let keys: Vec<String> = self.keys().map(quoted).collect();
+        // The filter is outside the GROUP BY: in a HAVING, the count's name would resolve to
+        // the outer alias, an aggregate of an aggregate.
+        format!(
+            "SELECT * FROM (\
+               SELECT {outer} FROM (\
+                 SELECT * FROM current_rows \
+                 UNION ALL SELECT * FROM plus_rows \
+                 UNION ALL SELECT {negated} FROM minus_rows\
+               ) GROUP BY {keys}\
+             ) WHERE {count} <> 0 {order}",
+            outer = outer.join(", "),
+            negated = negated.join(", "),
+            keys = keys.join(", "),
+            count = quoted(&self.row_count),
+            order = self.order_by,
+        )
+    }
+}
+
+enum Measure {
+    CountRows,
+    Other,
+}
+
+/// Whether a top-level select expression is an (invertible) aggregate.
+fn measure_kind(expr: &Expr) -> Result<Option<Measure>, String> {
+    let Expr::Function(function) = expr else {
+        return Ok(None);
+    };
+    let name = function.name.to_string().to_ascii_lowercase();
+    if NOT_INVERTIBLE.contains(&name.as_str()) {
+        return Err(format!(
+            "{} cannot be maintained incrementally: use COUNT or SUM",
+            function.name
+        ));
+    }
+    if !INVERTIBLE.contains(&name.as_str()) {
+        return Ok(None);
+    }
+    let FunctionArguments::List(list) = &function.args else {
+        return Err(format!("{expr}: expected an argument list"));
+    };
+    if list.duplicate_treatment.is_some() || function.filter.is_some() {
+        return Err(format!(
+            "{expr}: DISTINCT / FILTER cannot be maintained incrementally"
+        ));
+    }
+    let star = matches!(
+        list.args.as_slice(),
+        [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)]
+    );
+    Ok(Some(if name == "count" && star {
+        Measure::CountRows
+    } else {
+        Measure::Other
+    }))
+}
+
+/// The SQL name of a measure's type, to cast the merged sum back to the definition's type.
+fn sql_type(data_type: &DataType) -> Result<String, String> {
+    match data_type {
+        DataType::Int64 => Ok("BIGINT".into()),
+        DataType::Decimal128(p, s) => Ok(format!("DECIMAL({p}, {s})")),
+        DataType::Float64 => Ok("DOUBLE".into()),
+        other => Err(other.to_string()),
+    }
 }
 
 /// The result of one aggregate over a set of months: the schema and the rows of each month.
@@ -36,72 +262,173 @@ pub struct AggregateOutput {
 #[derive(Debug, Clone)]
 pub struct Aggregates {
     facts_table: &'static str,
+    facts_schema: SchemaRef,
     defs: Vec<AggregateDef>,
 }
 
 impl Aggregates {
-    /// Reads `sql/<table>.sql` for each table.
-    pub fn load(
+    /// Reads `sql/<table>.sql` for each table and checks it can be maintained incrementally.
+    pub async fn load(
         files: &PipelineFiles,
         facts_table: &'static str,
+        facts_schema: SchemaRef,
         tables: &[&str],
     ) -> Result<Self, StreamError> {
-        let defs = tables
-            .iter()
-            .map(|table| {
-                let name = format!("sql/{table}.sql");
-                let bytes = files.read(&name)?;
-                let sql = String::from_utf8(bytes.into_owned()).map_err(|_| {
-                    StreamError::DefinitionNotUtf8 {
-                        path: files.display_name(&name),
-                    }
-                })?;
-                Ok(AggregateDef {
-                    table: table.to_string(),
-                    sql: sql.trim().trim_end_matches(';').to_string(),
-                })
-            })
-            .collect::<Result<_, StreamError>>()?;
-        Ok(Aggregates { facts_table, defs })
+        let mut defs = Vec::with_capacity(tables.len());
+        for table in tables {
+            let name = format!("sql/{table}.sql");
+            let bytes = files.read(&name)?;
+            let sql = String::from_utf8(bytes.into_owned()).map_err(|_| {
+                StreamError::DefinitionNotUtf8 {
+                    path: files.display_name(&name),
+                }
+            })?;
+            let sql = sql.trim().trim_end_matches(';').to_string();
+            let ctx = facts_context(facts_table, facts_schema.clone(), Vec::new())
+                .map_err(aggregate_error(table))?;
+            let frame = ctx.sql(&sql).await.map_err(aggregate_error(table))?;
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            let shape = Shape::parse(table, &sql, schema).map_err(|reason| {
+                StreamError::AggregateDefinition {
+                    path: files.display_name(&name),
+                    reason,
+                }
+            })?;
+            defs.push(AggregateDef {
+                table: table.to_string(),
+                sql,
+                shape,
+            });
+        }
+        Ok(Aggregates {
+            facts_table,
+            facts_schema,
+            defs,
+        })
     }
 
-    /// Runs every aggregate over `facts` (batches sharing `schema`, e.g. one per touched month,
-    /// registered as they are: no concatenated copy) and splits each result by its `month`.
+    pub fn defs(&self) -> &[AggregateDef] {
+        &self.defs
+    }
+
+    /// Runs every aggregate over whole `facts` and splits each result by its `month`.
     pub async fn compute(
         &self,
-        schema: SchemaRef,
         facts: Vec<RecordBatch>,
     ) -> Result<Vec<AggregateOutput>, StreamError> {
-        let registration_failed = |source| StreamError::Aggregate {
-            table: self.facts_table.to_string(),
-            source,
-        };
-        let table = MemTable::try_new(schema, vec![facts]).map_err(registration_failed)?;
-        let ctx = SessionContext::new();
-        ctx.register_table(self.facts_table, Arc::new(table))
-            .map_err(registration_failed)?;
+        let ctx = facts_context(self.facts_table, self.facts_schema.clone(), facts)
+            .map_err(aggregate_error(self.facts_table))?;
         let mut outputs = Vec::with_capacity(self.defs.len());
         for def in &self.defs {
-            let failed = |source| StreamError::Aggregate {
-                table: def.table.clone(),
-                source,
-            };
-            let frame = ctx.sql(&def.sql).await.map_err(failed)?;
-            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-            let batches = frame.collect().await.map_err(failed)?;
-            let by_month = split_by_month(&batches).map_err(|e| failed(e.into()))?;
-            outputs.push(AggregateOutput {
-                table: def.table.clone(),
-                schema,
-                by_month,
-            });
+            let batches = run(&ctx, &def.sql)
+                .await
+                .map_err(aggregate_error(&def.table))?;
+            outputs.push(output(def, &batches)?);
+        }
+        Ok(outputs)
+    }
+
+    /// Merges a batch's changes into the current rows of the months they touch. `plus` are the
+    /// new versions and `minus` the versions they replaced (tombstones may be in either: the SQL
+    /// leaves them out). `current(table)` gives the table's present rows of those months.
+    pub async fn apply(
+        &self,
+        plus: Vec<RecordBatch>,
+        minus: Vec<RecordBatch>,
+        mut current: impl FnMut(&AggregateDef) -> Result<Vec<RecordBatch>, StreamError>,
+    ) -> Result<Vec<AggregateOutput>, StreamError> {
+        let plus_ctx = facts_context(self.facts_table, self.facts_schema.clone(), plus)
+            .map_err(aggregate_error(self.facts_table))?;
+        let minus_ctx = facts_context(self.facts_table, self.facts_schema.clone(), minus)
+            .map_err(aggregate_error(self.facts_table))?;
+        let mut outputs = Vec::with_capacity(self.defs.len());
+        for def in &self.defs {
+            let failed = aggregate_error(&def.table);
+            let added = run(&plus_ctx, &def.sql).await.map_err(&failed)?;
+            let removed = run(&minus_ctx, &def.sql).await.map_err(&failed)?;
+            let ctx = SessionContext::new();
+            let schema = def.shape.schema.clone();
+            for (name, rows) in [
+                ("current_rows", current(def)?),
+                ("plus_rows", added),
+                ("minus_rows", removed),
+            ] {
+                let table = MemTable::try_new(schema.clone(), vec![rows]).map_err(&failed)?;
+                ctx.register_table(name, Arc::new(table)).map_err(&failed)?;
+            }
+            let merged = run(&ctx, &def.shape.merge_sql()).await.map_err(&failed)?;
+            check_no_negative_counts(def, &merged)?;
+            outputs.push(output(def, &merged)?);
         }
         Ok(outputs)
     }
 }
 
+/// A context with `facts` registered as the facts table.
+fn facts_context(
+    facts_table: &str,
+    schema: SchemaRef,
+    facts: Vec<RecordBatch>,
+) -> Result<SessionContext, DataFusionError> {
+    let table = MemTable::try_new(schema, vec![facts])?;
+    let ctx = SessionContext::new();
+    ctx.register_table(facts_table, Arc::new(table))?;
+    Ok(ctx)
+}
+
+async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, DataFusionError> {
+    ctx.sql(sql).await?.collect().await
+}
+
+fn aggregate_error(table: &str) -> impl Fn(DataFusionError) -> StreamError + '_ {
+    move |source| StreamError::Aggregate {
+        table: table.to_string(),
+        source,
+    }
+}
+
+fn output(def: &AggregateDef, batches: &[RecordBatch]) -> Result<AggregateOutput, StreamError> {
+    let failed = |e: arrow::error::ArrowError| aggregate_error(&def.table)(e.into());
+    // The merge's casts leave every column nullable; the table's schema is the definition's.
+    let batches = batches
+        .iter()
+        .map(|b| RecordBatch::try_new(def.shape.schema.clone(), b.columns().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(failed)?;
+    let by_month = split_by_month(&batches).map_err(failed)?;
+    Ok(AggregateOutput {
+        table: def.table.clone(),
+        schema: def.shape.schema.clone(),
+        by_month,
+    })
+}
+
+/// A negative count means a retraction of something never added: state and tables disagree.
+/// Publishing it would be wrong, so the pipeline stops with the table's name.
+fn check_no_negative_counts(
+    def: &AggregateDef,
+    batches: &[RecordBatch],
+) -> Result<(), StreamError> {
+    for batch in batches {
+        let counts = batch
+            .column_by_name(&def.shape.row_count)
+            .and_then(|c| c.as_any().downcast_ref::<Int64Array>());
+        if counts.is_some_and(|c| c.iter().flatten().any(|n| n < 0)) {
+            return Err(StreamError::Facts {
+                table: def.table.clone(),
+                reason: format!(
+                    "merging a batch made {} negative: the state and the published aggregate \
+                     disagree (run `lantern rebuild`)",
+                    def.shape.row_count
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Groups rows by the `month` column, keeping their order within each month.
-fn split_by_month(
+pub fn split_by_month(
     batches: &[RecordBatch],
 ) -> Result<HashMap<String, Vec<RecordBatch>>, arrow::error::ArrowError> {
     let mut out: HashMap<String, Vec<RecordBatch>> = HashMap::new();

@@ -25,6 +25,11 @@ pub enum StreamError {
     },
     #[error(transparent)]
     Definition(#[from] lantern_pipelines::PipelineFileError),
+    #[error("aggregate definition {path}: {reason}")]
+    AggregateDefinition {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("aggregate definition {path} is not UTF-8")]
     DefinitionNotUtf8 { path: std::path::PathBuf },
     #[error("stored facts in {table} are unreadable: {reason}")]

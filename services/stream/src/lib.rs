@@ -9,15 +9,20 @@
 //!    latest version ([`facts`]);
 //! 4. keeps the latest version of every record ([`state`]): newer versions replace older ones,
 //!    duplicates and stale versions change nothing, cancellations become tombstones;
-//! 5. for every calendar month the batch touched, recomputes that month's aggregates by running
-//!    the aggregate SQL in `pipelines/sql/` over the month's facts ([`aggregate`]);
+//! 5. merges the batch's changes into the aggregates: the aggregate SQL in `pipelines/sql/` runs
+//!    over the new versions and over the versions they replaced, and the signed difference is
+//!    added to the touched months' rows ([`aggregate`]);
 //! 6. publishes facts, aggregates and the consumer offsets in one atomic manifest
-//!    (`lantern-tables`), and only then commits the offsets to Kafka ([`runner`]).
+//!    (`lantern-tables`, via [`store`]), and only then commits the offsets to Kafka ([`runner`]).
+//!
+//! Steps 1–4 are the Kafka-free [`core`]: a batch of raw messages in; state changes, dead letters
+//! and next offsets out. The runner is a thin driver around it.
 //!
 //! The manifest is the single source of truth on restart: facts and offsets are reloaded
 //! from it, so a crash at any point loses nothing and counts nothing twice.
 
 pub mod aggregate;
+pub mod core;
 pub mod dlq;
 mod error;
 pub mod facts;
@@ -27,6 +32,7 @@ pub mod pipelines;
 pub mod runner;
 pub mod source;
 pub mod state;
+pub mod store;
 pub mod time;
 
 pub use error::StreamError;

@@ -1,7 +1,9 @@
-//! The registry of pipelines: one plain list, one entry per event kind.
+//! Binds each pipeline of the registry (`lantern_pipelines::PIPELINES`) to its event and fact
+//! types. [`with_pipeline`] is the one place a pipeline name becomes a type.
 
 use lantern_common::config::TopicsConfig;
 use lantern_enrich::ReferenceData;
+use lantern_pipelines::PipelineSpec;
 use lantern_schemas::{BusinessCrime, CybercrimeReport, Event, Incident};
 
 use crate::facts::Fact;
@@ -10,14 +12,10 @@ use crate::facts::cybercrime::CybercrimeFact;
 use crate::facts::incident::IncidentFact;
 use crate::time::MonthLabels;
 
-/// What distinguishes one pipeline from another; the runner is generic over it.
+/// What distinguishes one pipeline from another; the core and the runner are generic over it.
 pub trait PipelineKind: Send + Sync + 'static {
-    /// Pipeline name: consumer group suffix, data directory, metric label.
-    const NAME: &'static str;
-    /// The internal table holding the latest version of every record.
-    const FACTS_TABLE: &'static str;
-    /// Aggregate tables, each defined by `pipelines/sql/<name>.sql` over the facts table.
-    const AGGREGATES: &'static [&'static str];
+    /// Name, tables and topic key, from the registry.
+    const SPEC: &'static PipelineSpec;
     type Event: Event + Send;
     type Fact: Fact;
     fn topic(topics: &TopicsConfig) -> &str;
@@ -28,6 +26,26 @@ pub trait PipelineKind: Send + Sync + 'static {
     ) -> Self::Fact;
 }
 
+/// Something to do with a pipeline's types, chosen by name at run time.
+pub trait PipelineVisitor {
+    type Output;
+    fn visit<P: PipelineKind>(self) -> Self::Output;
+}
+
+/// Runs `visitor` with the types of the pipeline called `name`; `None` for an unknown name.
+pub fn with_pipeline<V: PipelineVisitor>(name: &str, visitor: V) -> Option<V::Output> {
+    let spec = lantern_pipelines::pipeline(name)?;
+    Some(if spec == Incidents::SPEC {
+        visitor.visit::<Incidents>()
+    } else if spec == BusinessCrimes::SPEC {
+        visitor.visit::<BusinessCrimes>()
+    } else if spec == Cybercrimes::SPEC {
+        visitor.visit::<Cybercrimes>()
+    } else {
+        unreachable!("pipeline {name} is registered but has no types in lantern-stream")
+    })
+}
+
 #[derive(Debug)]
 pub struct Incidents;
 #[derive(Debug)]
@@ -36,9 +54,7 @@ pub struct BusinessCrimes;
 pub struct Cybercrimes;
 
 impl PipelineKind for Incidents {
-    const NAME: &'static str = "incidents";
-    const FACTS_TABLE: &'static str = "incident_facts";
-    const AGGREGATES: &'static [&'static str] = &["incidents_monthly", "incidents_daily"];
+    const SPEC: &'static PipelineSpec = &lantern_pipelines::PIPELINES[0];
     type Event = Incident;
     type Fact = IncidentFact;
     fn topic(topics: &TopicsConfig) -> &str {
@@ -54,9 +70,7 @@ impl PipelineKind for Incidents {
 }
 
 impl PipelineKind for BusinessCrimes {
-    const NAME: &'static str = "business_crime";
-    const FACTS_TABLE: &'static str = "business_crime_facts";
-    const AGGREGATES: &'static [&'static str] = &["business_crime_monthly"];
+    const SPEC: &'static PipelineSpec = &lantern_pipelines::PIPELINES[1];
     type Event = BusinessCrime;
     type Fact = BusinessCrimeFact;
     fn topic(topics: &TopicsConfig) -> &str {
@@ -72,9 +86,7 @@ impl PipelineKind for BusinessCrimes {
 }
 
 impl PipelineKind for Cybercrimes {
-    const NAME: &'static str = "cybercrime";
-    const FACTS_TABLE: &'static str = "cybercrime_facts";
-    const AGGREGATES: &'static [&'static str] = &["cybercrime_monthly"];
+    const SPEC: &'static PipelineSpec = &lantern_pipelines::PIPELINES[2];
     type Event = CybercrimeReport;
     type Fact = CybercrimeFact;
     fn topic(topics: &TopicsConfig) -> &str {
@@ -91,11 +103,41 @@ impl PipelineKind for Cybercrimes {
 
 /// The input topic of the pipeline named `name`, or `None` for a name that is not a pipeline.
 pub fn topic_of<'a>(name: &str, topics: &'a TopicsConfig) -> Option<&'a str> {
-    [
-        (Incidents::NAME, Incidents::topic(topics)),
-        (BusinessCrimes::NAME, BusinessCrimes::topic(topics)),
-        (Cybercrimes::NAME, Cybercrimes::topic(topics)),
-    ]
-    .into_iter()
-    .find_map(|(pipeline, topic)| (pipeline == name).then_some(topic))
+    struct Topic<'a>(&'a TopicsConfig);
+    impl<'a> PipelineVisitor for Topic<'a> {
+        type Output = &'a str;
+        fn visit<P: PipelineKind>(self) -> &'a str {
+            P::topic(self.0)
+        }
+    }
+    with_pipeline(name, Topic(topics))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_pipeline_has_types_bound_to_its_own_spec() {
+        struct Name;
+        impl PipelineVisitor for Name {
+            type Output = &'static str;
+            fn visit<P: PipelineKind>(self) -> &'static str {
+                P::SPEC.name
+            }
+        }
+        for registered in lantern_pipelines::PIPELINES {
+            assert_eq!(with_pipeline(registered.name, Name), Some(registered.name));
+        }
+        assert_eq!(with_pipeline("burglaries", Name), None);
+        // The types are bound by position in the registry: check each lands on its own entry.
+        assert_eq!(Incidents::SPEC.facts_table, "incident_facts");
+        assert_eq!(BusinessCrimes::SPEC.facts_table, "business_crime_facts");
+        assert_eq!(Cybercrimes::SPEC.facts_table, "cybercrime_facts");
+        let topics = TopicsConfig::default();
+        assert_eq!(
+            topic_of("cybercrime", &topics),
+            Some(topics.cybercrime.as_str())
+        );
+    }
 }

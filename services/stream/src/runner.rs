@@ -8,26 +8,23 @@ use std::time::{Duration, Instant};
 use lantern_common::Config;
 use lantern_common::http::Readiness;
 use lantern_enrich::ReferenceData;
-use lantern_schemas::Event;
+use lantern_tables::Manifest;
 use lantern_tables::commit::collect_garbage;
-use lantern_tables::manifest::{load_current, pipeline_dir};
-use lantern_tables::parquet_io::read_parquet;
-use lantern_tables::{Commit, Manifest};
+use lantern_tables::manifest::pipeline_dir;
 use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::aggregate::Aggregates;
+use crate::core::{Processed, Processor};
 use crate::dlq::DeadLetters;
 use crate::facts::Fact;
 use crate::kafka::PipelineConsumer;
-use crate::pipelines::{BusinessCrimes, Cybercrimes, Incidents, PipelineKind};
+use crate::pipelines::{PipelineKind, PipelineVisitor, with_pipeline};
 use crate::source::PartitionEnds;
-use crate::state::{Applied, FactState};
-use crate::time::MonthLabels;
-use crate::{StreamError, StreamMetrics, kafka};
+use crate::{StreamError, StreamMetrics, kafka, store};
 
 /// Options of one `run`.
 #[derive(Debug, Clone, Default)]
@@ -56,7 +53,7 @@ const GC_MIN_AGE: Duration = Duration::from_secs(60);
 /// Everything a pipeline task needs, shared read-only.
 struct Env {
     config: Config,
-    reference: ReferenceData,
+    reference: Arc<ReferenceData>,
     metrics: StreamMetrics,
     options: RunOptions,
 }
@@ -71,8 +68,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<Vec<PipelineSummary>, StreamError> {
     let started = Instant::now();
-    let reference =
-        ReferenceData::load(&config.pipelines.files(), &config.processor.force_area_code)?;
+    let reference = Arc::new(ReferenceData::load(
+        &config.pipelines.files(),
+        &config.processor.force_area_code,
+    )?);
     info!(
         lsoas = reference.places.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -102,12 +101,14 @@ pub async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     for name in &env.config.processor.pipelines {
         let (env, stopped, ready) = (Arc::clone(&env), stopped.clone(), ready_tx.clone());
-        match name.as_str() {
-            "incidents" => tasks.spawn(run_pipeline::<Incidents>(env, stopped, ready)),
-            "business_crime" => tasks.spawn(run_pipeline::<BusinessCrimes>(env, stopped, ready)),
-            "cybercrime" => tasks.spawn(run_pipeline::<Cybercrimes>(env, stopped, ready)),
-            other => unreachable!("config validation admits only known pipelines, got {other}"),
+        let spawn = Spawn {
+            tasks: &mut tasks,
+            env,
+            stopped,
+            ready,
         };
+        with_pipeline(name, spawn)
+            .unwrap_or_else(|| unreachable!("config validation admits only known pipelines"));
     }
     drop(ready_tx);
     let expected = env.config.processor.pipelines.len();
@@ -156,51 +157,68 @@ pub async fn run(
     }
 }
 
-/// One pipeline's life: restore state, assign partitions at the published offsets, then loop.
+/// Starts the named pipeline's task.
+struct Spawn<'a> {
+    tasks: &'a mut tokio::task::JoinSet<Result<PipelineSummary, StreamError>>,
+    env: Arc<Env>,
+    stopped: watch::Receiver<bool>,
+    ready: tokio::sync::mpsc::Sender<()>,
+}
+
+impl PipelineVisitor for Spawn<'_> {
+    type Output = ();
+    fn visit<P: PipelineKind>(self) {
+        self.tasks
+            .spawn(run_pipeline::<P>(self.env, self.stopped, self.ready));
+    }
+}
+
+/// One pipeline's life: restore state, assign partitions at the published offsets, then loop:
+/// batch → core → dead letters → publish → commit offsets.
 async fn run_pipeline<P: PipelineKind>(
     env: Arc<Env>,
     mut stopped: watch::Receiver<bool>,
     ready: tokio::sync::mpsc::Sender<()>,
 ) -> Result<PipelineSummary, StreamError> {
     let config = &env.config;
-    let dir = pipeline_dir(&config.storage.data_dir, P::NAME);
+    let name = P::SPEC.name;
+    let dir = pipeline_dir(&config.storage.data_dir, name);
     // Held until this function returns: a second process on the same data dir fails here.
     let _lock = lantern_tables::lock_pipeline(&dir)?;
-    let aggregates = Aggregates::load(&config.pipelines.files(), P::FACTS_TABLE, P::AGGREGATES)?;
-    let mut months = MonthLabels::default();
-    let mut state = FactState::<P::Fact>::default();
-
-    let mut manifest = match load_current(&dir)? {
-        Some(manifest) => {
-            restore::<P>(&dir, &manifest, &mut state, &mut months)?;
-            info!(
-                pipeline = P::NAME,
-                seq = manifest.seq,
-                records = state.len(),
-                "Restored state from the published manifest."
-            );
-            manifest
-        }
-        None => create_tables::<P>(&dir, &aggregates).await?,
-    };
+    let aggregates = Aggregates::load(
+        &config.pipelines.files(),
+        P::SPEC.facts_table,
+        P::Fact::schema(),
+        P::SPEC.aggregates,
+    )
+    .await?;
+    let (mut manifest, state, months) = store::open::<P>(&dir, &aggregates).await?;
+    info!(
+        pipeline = name,
+        seq = manifest.seq,
+        records = state.len(),
+        "Opened the published tables."
+    );
 
     let topic = P::topic(&config.topics).to_string();
-    let group = format!("{}-{}", config.processor.group_prefix, P::NAME);
+    let group = format!("{}-{}", config.processor.group_prefix, name);
     let consumer = Arc::new(kafka::consumer(&config.kafka, &group)?);
     let partitions = wait_for_partitions(&consumer, &topic, &mut stopped).await?;
     let Some(partitions) = partitions else {
-        return Ok(summary::<P>(&state, 0, 0, 0));
+        return Ok(summary(name, state.len(), 0, 0, 0));
     };
     assign(&consumer, &topic, &partitions, &manifest)?;
+    let published = manifest.offsets.get(&topic).cloned().unwrap_or_default();
+    let mut processor = Processor::<P>::new(Arc::clone(&env.reference), state, months, published);
     let mut dead_letters = DeadLetters::new(
         kafka::producer(&config.kafka)?,
         config.topics.dead_letter.clone(),
-        P::NAME,
+        name,
         crate::dlq::spill_path(&dir),
     );
     let _ = ready.send(()).await;
     info!(
-        pipeline = P::NAME,
+        pipeline = name,
         topic,
         group,
         partitions = partitions.len(),
@@ -208,19 +226,8 @@ async fn run_pipeline<P: PipelineKind>(
     );
 
     let m = &env.metrics;
-    let received = m.events_received.with_label_values(&[P::NAME, &topic]);
-    let accepted = m.events_accepted.with_label_values(&[P::NAME]);
-    let duplicates = m
-        .events_discarded
-        .with_label_values(&[P::NAME, "duplicate"]);
-    let stale = m
-        .events_discarded
-        .with_label_values(&[P::NAME, "stale_version"]);
     let (mut total_received, mut total_dead, mut commits) = (0u64, 0u64, 0u64);
     let max_wait = Duration::from_millis(config.processor.max_batch_wait_ms);
-    // Where each partition should continue, to notice records a broker fails to return.
-    let mut expected_next: BTreeMap<i32, i64> =
-        manifest.offsets.get(&topic).cloned().unwrap_or_default();
     let mut ends = PartitionEnds::new(&partitions);
 
     loop {
@@ -241,7 +248,7 @@ async fn run_pipeline<P: PipelineKind>(
             // end means everything there was to read is in the tables.
             if env.options.drain && ends.all_at_end() {
                 info!(
-                    pipeline = P::NAME,
+                    pipeline = name,
                     "Caught up with every partition; draining done."
                 );
                 break;
@@ -249,179 +256,122 @@ async fn run_pipeline<P: PipelineKind>(
             continue;
         }
 
-        let mut offsets: BTreeMap<i32, i64> = BTreeMap::new();
-        for message in &batch {
-            received.inc();
-            let (partition, offset) = (message.partition(), message.offset());
-            if let Some(&expected) = expected_next.get(&partition)
-                && offset > expected
-            {
-                // Lantern's topics are neither compacted nor transactional, so a jump means the
-                // broker did not return records it acknowledged. Make it loud.
-                warn!(
-                    pipeline = P::NAME,
-                    topic, partition, expected, offset, "The broker skipped offsets."
-                );
-                m.offsets_skipped
-                    .with_label_values(&[P::NAME, &topic, &partition.to_string()])
-                    .inc_by((offset - expected) as u64);
-            }
-            expected_next.insert(partition, offset + 1);
-            offsets.insert(partition, offset + 1);
-            match decode::<P>(message) {
-                Ok(event) => {
-                    accepted.inc();
-                    match state.apply(P::enrich(event, &env.reference, &mut months)) {
-                        Applied::Duplicate => duplicates.inc(),
-                        Applied::Stale => stale.inc(),
-                        Applied::New | Applied::Revised => {}
-                    }
-                }
-                Err((stage, reason)) => {
-                    m.events_dead_lettered
-                        .with_label_values(&[P::NAME, stage])
-                        .inc();
-                    warn!(
-                        pipeline = P::NAME,
-                        partition = message.partition(),
-                        offset = message.offset(),
-                        stage,
-                        reason,
-                        "Dead-lettered a record."
-                    );
-                    dead_letters.send(message, stage, &reason).await?;
-                }
-            }
+        let processed = processor.process(&batch);
+        record_metrics(m, name, &topic, &processed);
+        for letter in &processed.dead_letters {
+            let message = &batch[letter.index];
+            warn!(
+                pipeline = name,
+                partition = message.partition(),
+                offset = message.offset(),
+                stage = letter.stage.as_str(),
+                reason = letter.reason,
+                "Dead-lettered a record."
+            );
+            dead_letters
+                .send(message, letter.stage.as_str(), &letter.reason)
+                .await?;
         }
         // Dead letters must be durable before the offsets that skip them are committed.
         let flushed = dead_letters.flush().await?;
         total_dead += (flushed.delivered + flushed.spilled) as u64;
         m.dead_letters_spilled
-            .with_label_values(&[P::NAME])
+            .with_label_values(&[name])
             .inc_by(flushed.spilled as u64);
         total_received += batch.len() as u64;
 
-        let timer = m.commit_timer(P::NAME).start_timer();
-        manifest = publish::<P>(&dir, &manifest, &state, &aggregates, &topic, &offsets).await?;
-        state.clear_touched();
+        let timer = m.commit_timer(name).start_timer();
+        manifest = store::publish::<P>(
+            &dir,
+            &manifest,
+            processor.state(),
+            &processed.changes,
+            &aggregates,
+            &topic,
+            &processed.next_offsets,
+        )
+        .await?;
+        processor.state_mut().clear_touched();
         timer.observe_duration();
         commits += 1;
-        m.table_commits.with_label_values(&[P::NAME]).inc();
+        m.table_commits.with_label_values(&[name]).inc();
         m.state_records
-            .with_label_values(&[P::NAME])
-            .set(state.len() as i64);
+            .with_label_values(&[name])
+            .set(processor.state().len() as i64);
 
         // Kafka's committed offsets follow the manifest (which is what restarts use); committing
         // them lets operators see consumer lag with standard Kafka tools.
-        commit_offsets(&consumer, &topic, &offsets, P::NAME, m);
-        if let Err(error) = collect_garbage(&dir, KEEP_MANIFESTS, GC_MIN_AGE) {
-            warn!(%error, pipeline = P::NAME, "Garbage collection of old table files failed; will retry.");
+        commit_offsets(&consumer, &topic, &processed.next_offsets, name, m);
+        let gc_dir = dir.clone();
+        let gc = store::blocking(name, move || {
+            collect_garbage(&gc_dir, KEEP_MANIFESTS, GC_MIN_AGE).map_err(StreamError::from)
+        });
+        if let Err(error) = gc.await {
+            warn!(%error, pipeline = name, "Garbage collection of old table files failed; will retry.");
         }
     }
-    Ok(summary::<P>(&state, total_received, total_dead, commits))
+    Ok(summary(
+        name,
+        processor.state().len(),
+        total_received,
+        total_dead,
+        commits,
+    ))
 }
 
-fn summary<P: PipelineKind>(
-    state: &FactState<P::Fact>,
+/// Counts what the core did with a batch, and makes skipped offsets loud.
+fn record_metrics<F>(m: &StreamMetrics, pipeline: &str, topic: &str, processed: &Processed<F>) {
+    let counts = &processed.counts;
+    m.events_received
+        .with_label_values(&[pipeline, topic])
+        .inc_by(counts.received);
+    m.events_accepted
+        .with_label_values(&[pipeline])
+        .inc_by(counts.accepted);
+    for (reason, n) in [
+        ("duplicate", counts.duplicate),
+        ("stale_version", counts.stale),
+    ] {
+        m.events_discarded
+            .with_label_values(&[pipeline, reason])
+            .inc_by(n);
+    }
+    for letter in &processed.dead_letters {
+        m.events_dead_lettered
+            .with_label_values(&[pipeline, letter.stage.as_str()])
+            .inc();
+    }
+    for gap in &processed.gaps {
+        // Lantern's topics are neither compacted nor transactional, so a jump means the broker
+        // did not return records it acknowledged.
+        warn!(
+            pipeline,
+            topic,
+            partition = gap.partition,
+            expected = gap.expected,
+            offset = gap.got,
+            "The broker skipped offsets."
+        );
+        m.offsets_skipped
+            .with_label_values(&[pipeline, topic, &gap.partition.to_string()])
+            .inc_by((gap.got - gap.expected) as u64);
+    }
+}
+
+fn summary(
+    pipeline: &str,
+    records: usize,
     received: u64,
     dead_lettered: u64,
     commits: u64,
 ) -> PipelineSummary {
     PipelineSummary {
-        pipeline: P::NAME.to_string(),
+        pipeline: pipeline.to_string(),
         received,
         dead_lettered,
         commits,
-        records: state.len(),
+        records,
     }
-}
-
-/// Decodes and validates one message: the event, or the stage and reason it failed.
-fn decode<P: PipelineKind>(message: &OwnedMessage) -> Result<P::Event, (&'static str, String)> {
-    let Some(bytes) = message.payload() else {
-        return Err(("decode", "message has no payload".to_string()));
-    };
-    P::Event::decode(bytes).map_err(|e| (e.stage.as_str(), e.to_string()))
-}
-
-/// Reloads the facts of the published manifest into `state`.
-fn restore<P: PipelineKind>(
-    dir: &std::path::Path,
-    manifest: &Manifest,
-    state: &mut FactState<P::Fact>,
-    months: &mut MonthLabels,
-) -> Result<(), StreamError> {
-    for path in manifest.table_paths(dir, P::FACTS_TABLE) {
-        let (_, batches) = read_parquet(&path)?;
-        for batch in &batches {
-            let facts =
-                P::Fact::from_batch(batch, months).map_err(|reason| StreamError::Facts {
-                    table: format!("{} ({})", P::FACTS_TABLE, path.display()),
-                    reason,
-                })?;
-            facts.into_iter().for_each(|f| state.restore(f));
-        }
-    }
-    Ok(())
-}
-
-/// First start of a pipeline: publish every table, empty, so SQL can query them at once.
-async fn create_tables<P: PipelineKind>(
-    dir: &std::path::Path,
-    aggregates: &Aggregates,
-) -> Result<Manifest, StreamError> {
-    let mut commit = Commit::begin(dir, P::NAME, None);
-    let schema = P::Fact::schema();
-    commit.ensure_table(P::FACTS_TABLE, true, schema.clone())?;
-    for output in aggregates.compute(schema, Vec::new()).await? {
-        commit.ensure_table(&output.table, false, output.schema)?;
-    }
-    Ok(commit.publish()?)
-}
-
-/// Publishes the months `state` touched since the last commit, with `offsets`, atomically.
-async fn publish<P: PipelineKind>(
-    dir: &std::path::Path,
-    previous: &Manifest,
-    state: &FactState<P::Fact>,
-    aggregates: &Aggregates,
-    topic: &str,
-    offsets: &BTreeMap<i32, i64>,
-) -> Result<Manifest, StreamError> {
-    let mut commit = Commit::begin(dir, P::NAME, Some(previous));
-    let touched = state.touched();
-    if !touched.is_empty() {
-        let facts_error = |e: arrow::error::ArrowError| StreamError::Facts {
-            table: P::FACTS_TABLE.into(),
-            reason: e.to_string(),
-        };
-        let schema = P::Fact::schema();
-        let mut month_batches = Vec::with_capacity(touched.len());
-        for month in touched {
-            let batch = P::Fact::to_batch(&state.month_facts(month)).map_err(facts_error)?;
-            commit.put_partition(
-                P::FACTS_TABLE,
-                month,
-                schema.clone(),
-                std::slice::from_ref(&batch),
-            )?;
-            month_batches.push(batch);
-        }
-        for output in aggregates.compute(schema, month_batches).await? {
-            for month in touched {
-                let rows = output
-                    .by_month
-                    .get(month.as_ref())
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                commit.put_partition(&output.table, month, output.schema.clone(), rows)?;
-            }
-        }
-    }
-    for (&partition, &next) in offsets {
-        commit.set_offset(topic, partition, next);
-    }
-    Ok(commit.publish()?)
 }
 
 fn commit_offsets(

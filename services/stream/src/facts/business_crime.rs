@@ -60,6 +60,9 @@ impl BusinessCrimeFact {
 }
 
 impl Fact for BusinessCrimeFact {
+    const TOMBSTONE: &'static str = "withdrawn";
+    const REINSTATES: &'static str = "reported";
+
     fn meta(&self) -> &Meta {
         &self.meta
     }

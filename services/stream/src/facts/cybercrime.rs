@@ -55,6 +55,9 @@ impl CybercrimeFact {
 const VICTIM_KINDS: [&str; 3] = ["person", "business", "organisation"];
 
 impl Fact for CybercrimeFact {
+    const TOMBSTONE: &'static str = "withdrawn";
+    const REINSTATES: &'static str = "reported";
+
     fn meta(&self) -> &Meta {
         &self.meta
     }

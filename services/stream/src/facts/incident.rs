@@ -90,6 +90,9 @@ impl IncidentFact {
 }
 
 impl Fact for IncidentFact {
+    const TOMBSTONE: &'static str = "cancelled";
+    const REINSTATES: &'static str = "recorded";
+
     fn meta(&self) -> &Meta {
         &self.meta
     }

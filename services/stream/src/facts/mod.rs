@@ -19,8 +19,17 @@ use crate::time::{MonthLabels, london_day};
 use columns::{BatchReader, ColumnsBuilder};
 
 /// A row of a facts table.
-pub trait Fact: Send + Sync + Sized + 'static {
+pub trait Fact: Clone + Send + Sync + Sized + 'static {
+    /// The status that cancels a record (incidents: `cancelled`, "no-crimed" under the Home
+    /// Office Counting Rules; reports: `withdrawn`). It is kept as a tombstone and not counted.
+    const TOMBSTONE: &'static str;
+    /// The only status that may follow a tombstone: the record recorded again (reinstated).
+    const REINSTATES: &'static str;
+
     fn meta(&self) -> &Meta;
+    fn is_tombstone(&self) -> bool {
+        self.meta().status == Self::TOMBSTONE
+    }
     fn record_id(&self) -> &Arc<str> {
         &self.meta().record_id
     }

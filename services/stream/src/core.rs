@@ -1,0 +1,244 @@
+//! The processing core: a batch of raw messages in, what they produced out. No Kafka, no disk.
+//!
+//! [`Processor::process`] decodes and validates each message, enriches it into a fact, and
+//! applies it to the state; it returns the state changes (old and new version of each record
+//! that changed), the dead letters (which message, which stage, why) and the next offset of each
+//! partition. The Kafka driver ([`crate::runner`]) turns those into dead-letter records, table
+//! commits and offset commits; unit tests and the benchmark call the core directly.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lantern_enrich::ReferenceData;
+use lantern_schemas::Event;
+
+use crate::pipelines::PipelineKind;
+use crate::state::{Applied, FactState};
+use crate::time::MonthLabels;
+
+/// What the core needs of a message. Implemented for Kafka's messages and for [`RawMessage`].
+pub trait SourceMessage {
+    fn partition(&self) -> i32;
+    fn offset(&self) -> i64;
+    fn key(&self) -> Option<&[u8]>;
+    fn payload(&self) -> Option<&[u8]>;
+}
+
+/// A message held in memory: for tests, the benchmark and replays from files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawMessage {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+impl SourceMessage for RawMessage {
+    fn partition(&self) -> i32 {
+        self.partition
+    }
+    fn offset(&self) -> i64 {
+        self.offset
+    }
+    fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+    fn payload(&self) -> Option<&[u8]> {
+        self.payload.as_deref()
+    }
+}
+
+impl SourceMessage for rdkafka::message::OwnedMessage {
+    fn partition(&self) -> i32 {
+        rdkafka::Message::partition(self)
+    }
+    fn offset(&self) -> i64 {
+        rdkafka::Message::offset(self)
+    }
+    fn key(&self) -> Option<&[u8]> {
+        rdkafka::Message::key(self)
+    }
+    fn payload(&self) -> Option<&[u8]> {
+        rdkafka::Message::payload(self)
+    }
+}
+
+/// Why a message was dead-lettered: the stage that refused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Not JSON, or not the shape of the event kind.
+    Decode,
+    /// Decoded, but a rule of the contract is broken.
+    Validate,
+    /// Valid, but contradicts the record's stored history (see [`crate::state`]).
+    Conflict,
+}
+
+impl Stage {
+    /// The `lantern.stage` header value and metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Decode => "decode",
+            Stage::Validate => "validate",
+            Stage::Conflict => "conflict",
+        }
+    }
+}
+
+/// A message the core refused: its position in the batch, the stage and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub index: usize,
+    pub stage: Stage,
+    pub reason: String,
+}
+
+/// One record whose latest version changed: what was stored before (if anything) and now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change<F> {
+    pub old: Option<F>,
+    pub new: F,
+}
+
+/// A jump in a partition's offsets: the broker did not return records it acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetGap {
+    pub partition: i32,
+    pub expected: i64,
+    pub got: i64,
+}
+
+/// Counts of what happened to a batch's messages.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub received: u64,
+    /// Decoded and validated.
+    pub accepted: u64,
+    pub new: u64,
+    pub revised: u64,
+    pub duplicate: u64,
+    pub stale: u64,
+}
+
+/// Everything one batch produced.
+#[derive(Debug)]
+pub struct Processed<F> {
+    pub changes: Vec<Change<F>>,
+    pub dead_letters: Vec<DeadLetter>,
+    /// Per partition, the offset after the last message of the batch.
+    pub next_offsets: BTreeMap<i32, i64>,
+    pub gaps: Vec<OffsetGap>,
+    pub counts: Counts,
+}
+
+/// The state and logic of one pipeline, independent of where messages come from.
+#[derive(Debug)]
+pub struct Processor<P: PipelineKind> {
+    reference: Arc<ReferenceData>,
+    months: MonthLabels,
+    state: FactState<P::Fact>,
+    /// Where each partition should continue, to notice records a broker fails to return.
+    expected_next: BTreeMap<i32, i64>,
+}
+
+impl<P: PipelineKind> Processor<P> {
+    /// A processor over restored `state`, expecting each partition to continue at
+    /// `expected_next` (the published offsets).
+    pub fn new(
+        reference: Arc<ReferenceData>,
+        state: FactState<P::Fact>,
+        months: MonthLabels,
+        expected_next: BTreeMap<i32, i64>,
+    ) -> Self {
+        Processor {
+            reference,
+            months,
+            state,
+            expected_next,
+        }
+    }
+
+    pub fn state(&self) -> &FactState<P::Fact> {
+        &self.state
+    }
+
+    pub fn state_mut(&mut self) -> &mut FactState<P::Fact> {
+        &mut self.state
+    }
+
+    /// Processes one batch, in order.
+    pub fn process<M: SourceMessage>(&mut self, batch: &[M]) -> Processed<P::Fact> {
+        let mut out = Processed {
+            changes: Vec::new(),
+            dead_letters: Vec::new(),
+            next_offsets: BTreeMap::new(),
+            gaps: Vec::new(),
+            counts: Counts::default(),
+        };
+        for (index, message) in batch.iter().enumerate() {
+            out.counts.received += 1;
+            let (partition, offset) = (message.partition(), message.offset());
+            if let Some(&expected) = self.expected_next.get(&partition)
+                && offset > expected
+            {
+                out.gaps.push(OffsetGap {
+                    partition,
+                    expected,
+                    got: offset,
+                });
+            }
+            self.expected_next.insert(partition, offset + 1);
+            out.next_offsets.insert(partition, offset + 1);
+
+            let event = match decode::<P>(message) {
+                Ok(event) => event,
+                Err((stage, reason)) => {
+                    out.dead_letters.push(DeadLetter {
+                        index,
+                        stage,
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            out.counts.accepted += 1;
+            let fact = P::enrich(event, &self.reference, &mut self.months);
+            let new = fact.clone();
+            match self.state.apply(fact) {
+                Applied::New => {
+                    out.counts.new += 1;
+                    out.changes.push(Change { old: None, new });
+                }
+                Applied::Revised { old } => {
+                    out.counts.revised += 1;
+                    out.changes.push(Change {
+                        old: Some(old),
+                        new,
+                    });
+                }
+                Applied::Duplicate => out.counts.duplicate += 1,
+                Applied::Stale => out.counts.stale += 1,
+                Applied::Conflict(conflict) => out.dead_letters.push(DeadLetter {
+                    index,
+                    stage: Stage::Conflict,
+                    reason: conflict.to_string(),
+                }),
+            }
+        }
+        out
+    }
+}
+
+/// Decodes and validates one message: the event, or the stage and reason it failed.
+fn decode<P: PipelineKind>(message: &impl SourceMessage) -> Result<P::Event, (Stage, String)> {
+    let Some(bytes) = message.payload() else {
+        return Err((Stage::Decode, "message has no payload".to_string()));
+    };
+    P::Event::decode(bytes).map_err(|e| {
+        let stage = match e.stage {
+            lantern_schemas::Stage::Decode => Stage::Decode,
+            lantern_schemas::Stage::Validate => Stage::Validate,
+        };
+        (stage, e.to_string())
+    })
+}
