@@ -4,6 +4,7 @@ mod audit;
 mod import;
 mod lag;
 mod process;
+mod rebuild;
 mod serve;
 mod sql;
 mod up;
@@ -50,6 +51,8 @@ enum Command {
     Audit(audit::AuditCommand),
     /// How many events each pipeline's tables are behind its topic.
     Lag(lag::LagArgs),
+    /// Recompute the aggregates from the facts and compare (or replace) what is published.
+    Rebuild(rebuild::RebuildArgs),
 }
 
 #[tokio::main]
@@ -67,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Users(command) => users::run(&config, command),
         Command::Audit(command) => audit::run(&config, command).await,
         Command::Lag(args) => lag::run(config, args).await,
+        Command::Rebuild(args) => rebuild::run(config, args).await,
     }
 }
 

@@ -1,0 +1,79 @@
+//! `lantern rebuild`: recompute every aggregate from the facts, compare, and (unless `--check`)
+//! publish the recomputation.
+//!
+//! The processor maintains aggregates incrementally (signed deltas merged into the current
+//! rows). This is the independent check of that, and the repair if a definition changed: the
+//! same SQL run over all of each pipeline's facts. It takes each pipeline's writer lock, so run it
+//! while `lantern process` is stopped.
+
+use anyhow::Context;
+use lantern_common::Config;
+use lantern_stream::aggregate::Aggregates;
+use lantern_stream::facts::Fact;
+use lantern_stream::pipelines::{PipelineKind, PipelineVisitor, with_pipeline};
+use lantern_stream::store::{RebuildReport, rebuild};
+
+#[derive(Debug, clap::Args)]
+pub struct RebuildArgs {
+    /// Only compare: exit with status 1 if any published month differs from the recomputation.
+    #[arg(long)]
+    check: bool,
+}
+
+struct Rebuild<'a> {
+    config: &'a Config,
+    replace: bool,
+}
+
+impl PipelineVisitor for Rebuild<'_> {
+    type Output = futures::future::BoxFuture<'static, anyhow::Result<Vec<RebuildReport>>>;
+    fn visit<P: PipelineKind>(self) -> Self::Output {
+        let dir =
+            lantern_tables::manifest::pipeline_dir(&self.config.storage.data_dir, P::SPEC.name);
+        let files = self.config.pipelines.files();
+        let replace = self.replace;
+        Box::pin(async move {
+            let _lock = lantern_tables::lock_pipeline(&dir).with_context(|| {
+                format!(
+                    "pipeline {} is being written (stop lantern process first)",
+                    P::SPEC.name
+                )
+            })?;
+            let aggregates = Aggregates::load(
+                &files,
+                P::SPEC.facts_table,
+                P::Fact::schema(),
+                P::SPEC.aggregates,
+            )
+            .await?;
+            Ok(rebuild::<P>(&dir, &aggregates, replace).await?)
+        })
+    }
+}
+
+pub async fn run(config: Config, args: RebuildArgs) -> anyhow::Result<()> {
+    let mut differing = 0;
+    for pipeline in &config.processor.pipelines {
+        let visitor = Rebuild {
+            config: &config,
+            replace: !args.check,
+        };
+        let reports = with_pipeline(pipeline, visitor)
+            .expect("config validation admits only known pipelines")
+            .await
+            .with_context(|| format!("rebuilding {pipeline}"))?;
+        for report in reports {
+            differing += report.differing.len();
+            let verdict = match (report.differing.is_empty(), args.check) {
+                (true, _) => "identical to the recomputation".to_string(),
+                (false, true) => format!("DIFFERS in {}", report.differing.join(", ")),
+                (false, false) => format!("differed in {}; replaced", report.differing.join(", ")),
+            };
+            println!("{}: {} months, {verdict}", report.table, report.months);
+        }
+    }
+    if args.check && differing > 0 {
+        anyhow::bail!("{differing} published months differ from a recomputation from the facts");
+    }
+    Ok(())
+}
