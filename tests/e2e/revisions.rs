@@ -213,6 +213,48 @@ async fn aggregates_follow_the_latest_version_of_each_record() {
     l.drain();
     assert_eq!(crime_count(&l, "2022-05", "Criminal damage and arson"), 0);
     assert_eq!(l.count("SELECT SUM(incidents) FROM incidents_monthly"), 8);
+
+    // After a cancellation only an explicit re-recording brings the record back: an
+    // outcome update is a conflict and goes to the dead-letter topic.
+    let stale_workflow = incident(
+        "A",
+        4,
+        "outcome_updated",
+        may,
+        "Criminal damage and arson",
+        Some(PRESTON_A),
+    );
+    l.produce(&l.topics.incidents, std::slice::from_ref(&stale_workflow))
+        .await;
+    l.drain();
+    assert_eq!(crime_count(&l, "2022-05", "Criminal damage and arson"), 0);
+    let dead = l.consume_all(&l.topics.dlq);
+    let conflict = dead
+        .iter()
+        .find(|d| d.payload == stale_workflow.1)
+        .expect("the outcome update after a cancellation is dead-lettered");
+    assert_eq!(conflict.header("lantern.stage"), Some("conflict"));
+    assert!(
+        conflict
+            .header("lantern.reason")
+            .unwrap()
+            .contains("reinstates"),
+        "{conflict:?}"
+    );
+    l.produce(
+        &l.topics.incidents,
+        &[incident(
+            "A",
+            5,
+            "recorded",
+            may,
+            "Criminal damage and arson",
+            Some(PRESTON_A),
+        )],
+    )
+    .await;
+    l.drain();
+    assert_eq!(crime_count(&l, "2022-05", "Criminal damage and arson"), 1);
 }
 
 /// A dead-letter topic that refuses records (here: it does not exist, and the broker does not
