@@ -98,6 +98,9 @@ pub struct ProcessorConfig {
     pub force_area_code: String,
     /// Pipelines to run; any of "incidents", "business_crime", "cybercrime".
     pub pipelines: Vec<String>,
+    /// Page cache of each pipeline's on-disk record index, in MiB. Memory for state stays
+    /// within this however many records there are.
+    pub state_cache_mb: u64,
 }
 
 /// Storage settings.
@@ -197,6 +200,7 @@ impl Default for ProcessorConfig {
             group_prefix: "lantern".into(),
             max_batch_events: 100_000,
             max_batch_wait_ms: 500,
+            state_cache_mb: 64,
             force_area_code: "E23000003".into(),
             pipelines: lantern_pipelines::PIPELINES
                 .iter()
@@ -358,6 +362,9 @@ impl Config {
         }
         if self.processor.max_batch_events == 0 {
             return Err(invalid("processor.max_batch_events", "must be at least 1"));
+        }
+        if !(1..=65_536).contains(&self.processor.state_cache_mb) {
+            return Err(invalid("processor.state_cache_mb", "must be in 1..=65536"));
         }
         if self.processor.max_batch_wait_ms == 0 {
             return Err(invalid("processor.max_batch_wait_ms", "must be at least 1"));

@@ -1,19 +1,24 @@
-//! The processing core: a batch of raw messages in, what they produced out. No Kafka, no disk.
+//! The processing core: a batch of raw messages in, what they produced out. No Kafka.
 //!
 //! [`Processor::process`] decodes and validates each message, enriches it into a fact, and
-//! applies it to the state; it returns the state changes (old and new version of each record
-//! that changed), the dead letters (which message, which stage, why) and the next offset of each
-//! partition. The Kafka driver ([`crate::runner`]) turns those into dead-letter records, table
+//! judges it against the record's held version ([`crate::state`], looked up in the
+//! [`crate::index`]); it returns the state changes (for each record that changed: what was held
+//! before the batch, and its latest version now — several versions of one record in a batch
+//! become one change), the dead letters (which message, which stage, why) and the next offset of
+//! each partition. The Kafka driver ([`crate::runner`]) turns those into dead-letter records, table
 //! commits and offset commits; unit tests and the benchmark call the core directly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use lantern_enrich::ReferenceData;
 use lantern_schemas::Event;
 
+use crate::StreamError;
+use crate::facts::Fact;
+use crate::index::{Held, RecordIndex};
 use crate::pipelines::PipelineKind;
-use crate::state::{Applied, FactState};
+use crate::state::{Verdict, judge};
 use crate::time::MonthLabels;
 
 /// What the core needs of a message. Implemented for Kafka's messages and for [`RawMessage`].
@@ -93,10 +98,11 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
-/// One record whose latest version changed: what was stored before (if anything) and now.
+/// One record whose latest version changed: what was held before the batch (if anything) and
+/// its latest version now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change<F> {
-    pub old: Option<F>,
+    pub old: Option<Held>,
     pub new: F,
 }
 
@@ -136,38 +142,41 @@ pub struct Processed<F> {
 pub struct Processor<P: PipelineKind> {
     reference: Arc<ReferenceData>,
     months: MonthLabels,
-    state: FactState<P::Fact>,
+    index: RecordIndex,
     /// Where each partition should continue, to notice records a broker fails to return.
     expected_next: BTreeMap<i32, i64>,
+    _pipeline: std::marker::PhantomData<P>,
 }
 
 impl<P: PipelineKind> Processor<P> {
-    /// A processor over restored `state`, expecting each partition to continue at
-    /// `expected_next` (the published offsets).
+    /// A processor over `index` (caught up with the published manifest), expecting each
+    /// partition to continue at `expected_next` (the published offsets).
     pub fn new(
         reference: Arc<ReferenceData>,
-        state: FactState<P::Fact>,
-        months: MonthLabels,
+        index: RecordIndex,
         expected_next: BTreeMap<i32, i64>,
     ) -> Self {
         Processor {
             reference,
-            months,
-            state,
+            months: MonthLabels::default(),
+            index,
             expected_next,
+            _pipeline: std::marker::PhantomData,
         }
     }
 
-    pub fn state(&self) -> &FactState<P::Fact> {
-        &self.state
+    /// The record index: committed by the driver after each published commit.
+    pub fn index(&mut self) -> &mut RecordIndex {
+        &mut self.index
     }
 
-    pub fn state_mut(&mut self) -> &mut FactState<P::Fact> {
-        &mut self.state
-    }
-
-    /// Processes one batch, in order.
-    pub fn process<M: SourceMessage>(&mut self, batch: &[M]) -> Processed<P::Fact> {
+    /// Processes one batch, in order. Fails only if the index cannot be read.
+    pub fn process<M: SourceMessage>(
+        &mut self,
+        batch: &[M],
+    ) -> Result<Processed<P::Fact>, StreamError> {
+        // Changes of this batch by record id, so a record revised twice is one change.
+        let mut changed: HashMap<Arc<str>, usize> = HashMap::new();
         let mut out = Processed {
             changes: Vec::new(),
             dead_letters: Vec::new(),
@@ -203,29 +212,42 @@ impl<P: PipelineKind> Processor<P> {
             };
             out.counts.accepted += 1;
             let fact = P::enrich(event, &self.reference, &mut self.months);
-            let new = fact.clone();
-            match self.state.apply(fact) {
-                Applied::New => {
-                    out.counts.new += 1;
-                    out.changes.push(Change { old: None, new });
+            let id = Arc::clone(fact.record_id());
+            let held = self.index.get(&id)?;
+            match judge(held.as_ref(), &fact) {
+                Verdict::New => out.counts.new += 1,
+                Verdict::Revises => out.counts.revised += 1,
+                Verdict::Duplicate => {
+                    out.counts.duplicate += 1;
+                    continue;
                 }
-                Applied::Revised { old } => {
-                    out.counts.revised += 1;
+                Verdict::Stale => {
+                    out.counts.stale += 1;
+                    continue;
+                }
+                Verdict::Conflict(conflict) => {
+                    out.dead_letters.push(DeadLetter {
+                        index,
+                        stage: Stage::Conflict,
+                        reason: conflict.to_string(),
+                    });
+                    continue;
+                }
+            }
+            self.index.stage(Arc::clone(&id), Held::of(&fact));
+            match changed.get(&id) {
+                // Revised again within the batch: the change keeps what was held before it.
+                Some(&at) => out.changes[at].new = fact,
+                None => {
+                    changed.insert(id, out.changes.len());
                     out.changes.push(Change {
-                        old: Some(old),
-                        new,
+                        old: held,
+                        new: fact,
                     });
                 }
-                Applied::Duplicate => out.counts.duplicate += 1,
-                Applied::Stale => out.counts.stale += 1,
-                Applied::Conflict(conflict) => out.dead_letters.push(DeadLetter {
-                    index,
-                    stage: Stage::Conflict,
-                    reason: conflict.to_string(),
-                }),
             }
         }
-        out
+        Ok(out)
     }
 }
 

@@ -34,6 +34,12 @@ pub enum StreamError {
     DefinitionNotUtf8 { path: std::path::PathBuf },
     #[error("stored facts in {table} are unreadable: {reason}")]
     Facts { table: String, reason: String },
+    #[error("record index {path}: {source}")]
+    State {
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<redb::Error>,
+    },
     #[error("cannot spill a refused dead letter to {path}: {source}")]
     Spill {
         path: std::path::PathBuf,

@@ -26,6 +26,7 @@ pub mod core;
 pub mod dlq;
 mod error;
 pub mod facts;
+pub mod index;
 pub mod kafka;
 pub mod metrics;
 pub mod pipelines;

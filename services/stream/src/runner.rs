@@ -192,12 +192,13 @@ async fn run_pipeline<P: PipelineKind>(
         P::SPEC.aggregates,
     )
     .await?;
-    let (mut manifest, state, months) = store::open::<P>(&dir, &aggregates).await?;
+    let cache_bytes = (config.processor.state_cache_mb as usize) << 20;
+    let (mut manifest, index) = store::open::<P>(&dir, &aggregates, cache_bytes).await?;
     info!(
         pipeline = name,
         seq = manifest.seq,
-        records = state.len(),
-        "Opened the published tables."
+        records = index.len()?,
+        "Opened the published tables and the record index."
     );
 
     let topic = P::topic(&config.topics).to_string();
@@ -205,11 +206,11 @@ async fn run_pipeline<P: PipelineKind>(
     let consumer = Arc::new(kafka::consumer(&config.kafka, &group)?);
     let partitions = wait_for_partitions(&consumer, &topic, &mut stopped).await?;
     let Some(partitions) = partitions else {
-        return Ok(summary(name, state.len(), 0, 0, 0));
+        return Ok(summary(name, index.len()?, 0, 0, 0));
     };
     assign(&consumer, &topic, &partitions, &manifest)?;
     let published = manifest.offsets.get(&topic).cloned().unwrap_or_default();
-    let mut processor = Processor::<P>::new(Arc::clone(&env.reference), state, months, published);
+    let mut processor = Processor::<P>::new(Arc::clone(&env.reference), index, published);
     let mut dead_letters = DeadLetters::new(
         kafka::producer(&config.kafka)?,
         config.topics.dead_letter.clone(),
@@ -256,7 +257,8 @@ async fn run_pipeline<P: PipelineKind>(
             continue;
         }
 
-        let processed = processor.process(&batch);
+        // CPU work and index lookups: tell tokio this worker is busy so others take its tasks.
+        let processed = tokio::task::block_in_place(|| processor.process(&batch))?;
         record_metrics(m, name, &topic, &processed);
         for letter in &processed.dead_letters {
             let message = &batch[letter.index];
@@ -281,27 +283,31 @@ async fn run_pipeline<P: PipelineKind>(
         total_received += batch.len() as u64;
 
         let timer = m.commit_timer(name).start_timer();
-        manifest = store::publish::<P>(
-            &dir,
-            &manifest,
-            processor.state(),
-            &processed.changes,
-            &aggregates,
-            &topic,
-            &processed.next_offsets,
-        )
-        .await?;
-        processor.state_mut().clear_touched();
+        let Processed {
+            changes,
+            next_offsets,
+            ..
+        } = processed;
+        manifest =
+            store::publish::<P>(&dir, &manifest, changes, &aggregates, &topic, &next_offsets)
+                .await?;
+        // After the manifest, never before: the manifest is the commit point, and an index one
+        // commit behind is caught up from the facts files on the next start.
+        let records = tokio::task::block_in_place(|| {
+            let index = processor.index();
+            index.commit(manifest.seq)?;
+            index.len()
+        })?;
         timer.observe_duration();
         commits += 1;
         m.table_commits.with_label_values(&[name]).inc();
         m.state_records
             .with_label_values(&[name])
-            .set(processor.state().len() as i64);
+            .set(records as i64);
 
         // Kafka's committed offsets follow the manifest (which is what restarts use); committing
         // them lets operators see consumer lag with standard Kafka tools.
-        commit_offsets(&consumer, &topic, &processed.next_offsets, name, m);
+        commit_offsets(&consumer, &topic, &next_offsets, name, m);
         let gc_dir = dir.clone();
         let gc = store::blocking(name, move || {
             collect_garbage(&gc_dir, KEEP_MANIFESTS, GC_MIN_AGE).map_err(StreamError::from)
@@ -312,7 +318,7 @@ async fn run_pipeline<P: PipelineKind>(
     }
     Ok(summary(
         name,
-        processor.state().len(),
+        processor.index().len()?,
         total_received,
         total_dead,
         commits,
@@ -360,7 +366,7 @@ fn record_metrics<F>(m: &StreamMetrics, pipeline: &str, topic: &str, processed: 
 
 fn summary(
     pipeline: &str,
-    records: usize,
+    records: u64,
     received: u64,
     dead_lettered: u64,
     commits: u64,
@@ -370,7 +376,7 @@ fn summary(
         received,
         dead_lettered,
         commits,
-        records,
+        records: records as usize,
     }
 }
 

@@ -1,27 +1,62 @@
-//! Between the core and the table store: restore a pipeline's state from its published
-//! manifest, publish a batch's changes as one commit, and rebuild the aggregates from the facts.
+//! Between the core and the table store: open a pipeline (its manifest and record index),
+//! publish a batch's changes as one commit, and rebuild the aggregates from the facts.
+//!
+//! The facts table is partitioned by month and, within a month, into [`FACT_BUCKETS`] buckets
+//! by a stable hash of the record id. A commit rewrites only the bucket files holding a changed
+//! record — read, drop the replaced rows (which are also the `minus` side of the aggregate
+//! merge), add the new versions, sort by record id, write — one file at a time, so neither the
+//! history nor a whole month is ever in memory.
 //!
 //! File work (Parquet reads and writes, fsyncs) runs on tokio's blocking threads so that the
 //! async workers stay free for `/healthz`, metrics and the other pipelines.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::compute::concat_batches;
+use arrow::array::{Array, BooleanArray, StringArray};
+use arrow::compute::{concat_batches, filter_record_batch, sort_to_indices, take_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use lantern_tables::manifest::load_current;
+use lantern_tables::manifest::{SCHEMA_PARTITION, load_current};
 use lantern_tables::parquet_io::read_parquet;
 use lantern_tables::{Commit, Manifest};
+use tracing::info;
 
 use crate::StreamError;
-use crate::aggregate::{AggregateOutput, Aggregates};
+use crate::aggregate::{AggregateOutput, Aggregates, split_by_month};
 use crate::core::Change;
 use crate::facts::Fact;
+use crate::index::RecordIndex;
 use crate::pipelines::PipelineKind;
-use crate::state::FactState;
-use crate::time::MonthLabels;
+
+/// Buckets per month of a facts table. Fixed: a record's file is found from its id, so changing
+/// this would need every facts file rewritten.
+pub const FACT_BUCKETS: u64 = 8;
+
+/// The record index's file in a pipeline directory.
+pub fn index_path(pipeline_dir: &Path) -> PathBuf {
+    pipeline_dir.join("state").join("index.redb")
+}
+
+/// The facts partition holding `record_id` in `month`: `YYYY-MM/bNN`.
+pub fn facts_partition(month: &str, record_id: &str) -> String {
+    // FNV-1a: stable across builds and platforms, unlike std's randomly seeded hasher.
+    let hash = record_id.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    });
+    format!("{month}/b{:02}", hash % FACT_BUCKETS)
+}
+
+/// The month of a partition key (`YYYY-MM` or `YYYY-MM/bNN`).
+fn month_of(partition: &str) -> &str {
+    partition.split('/').next().unwrap_or(partition)
+}
+
+/// The commit sequence in a data file's name (`…/00000000000000000017.parquet`).
+fn file_seq(relative: &str) -> Option<u64> {
+    Path::new(relative).file_stem()?.to_str()?.parse().ok()
+}
 
 /// Runs blocking file work off the async workers.
 pub async fn blocking<T: Send + 'static>(
@@ -36,57 +71,128 @@ pub async fn blocking<T: Send + 'static>(
         })?
 }
 
-/// A pipeline's published manifest and the state it holds, or a new pipeline's first commit
-/// (every table, empty, so SQL can query them at once).
+/// A pipeline's published manifest and its record index, caught up with it; for a new
+/// pipeline, its first commit (every table, empty, so SQL can query them at once).
 pub async fn open<P: PipelineKind>(
     dir: &Path,
     aggregates: &Aggregates,
-) -> Result<(Manifest, FactState<P::Fact>, MonthLabels), StreamError> {
+    cache_bytes: usize,
+) -> Result<(Manifest, RecordIndex), StreamError> {
     let owned = dir.to_path_buf();
-    let restored = blocking(P::SPEC.name, move || {
-        let Some(manifest) = load_current(&owned)? else {
-            return Ok(None);
-        };
-        let (state, months) = restore::<P>(&owned, &manifest)?;
-        Ok(Some((manifest, state, months)))
-    })
-    .await?;
-    if let Some(restored) = restored {
-        return Ok(restored);
-    }
-    let outputs = aggregates.compute(Vec::new()).await?;
-    let owned = dir.to_path_buf();
-    let manifest = blocking(P::SPEC.name, move || {
-        let mut commit = Commit::begin(&owned, P::SPEC.name, None);
-        commit.ensure_table(P::SPEC.facts_table, true, P::Fact::schema())?;
-        for output in outputs {
-            commit.ensure_table(&output.table, false, output.schema)?;
+    let existing = blocking(P::SPEC.name, move || Ok(load_current(&owned)?)).await?;
+    let manifest = match existing {
+        Some(manifest) => manifest,
+        None => {
+            let outputs = aggregates.compute(Vec::new()).await?;
+            let owned = dir.to_path_buf();
+            blocking(P::SPEC.name, move || {
+                let mut commit = Commit::begin(&owned, P::SPEC.name, None);
+                commit.ensure_table(P::SPEC.facts_table, true, P::Fact::schema())?;
+                for output in outputs {
+                    commit.ensure_table(&output.table, false, output.schema)?;
+                }
+                Ok(commit.publish()?)
+            })
+            .await?
         }
-        Ok(commit.publish()?)
+    };
+    let owned = dir.to_path_buf();
+    blocking(P::SPEC.name, move || {
+        let manifest = bucket_facts::<P>(&owned, manifest)?;
+        let mut index = RecordIndex::open(&index_path(&owned), cache_bytes)?;
+        catch_up::<P>(&owned, &manifest, &mut index)?;
+        Ok((manifest, index))
     })
-    .await?;
-    Ok((manifest, FactState::default(), MonthLabels::default()))
+    .await
 }
 
-/// Reads the facts of a published manifest into a new state.
-fn restore<P: PipelineKind>(
+/// Brings `index` up to `manifest`: re-reads the facts files commits after the index's sequence
+/// wrote, or every facts file if the index is new or ahead of the manifest.
+fn catch_up<P: PipelineKind>(
     dir: &Path,
     manifest: &Manifest,
-) -> Result<(FactState<P::Fact>, MonthLabels), StreamError> {
-    let mut state = FactState::default();
-    let mut months = MonthLabels::default();
-    for path in manifest.table_paths(dir, P::SPEC.facts_table) {
-        let (_, batches) = read_parquet(&path)?;
-        for batch in &batches {
-            let facts =
-                P::Fact::from_batch(batch, &mut months).map_err(|reason| StreamError::Facts {
-                    table: format!("{} ({})", P::SPEC.facts_table, path.display()),
-                    reason,
-                })?;
-            facts.into_iter().for_each(|f| state.restore(f));
-        }
+    index: &mut RecordIndex,
+) -> Result<(), StreamError> {
+    if index.seq() == manifest.seq {
+        return Ok(());
     }
-    Ok((state, months))
+    let from_scratch = index.seq() == 0 || index.seq() > manifest.seq;
+    if from_scratch {
+        index.clear()?;
+    }
+    let since = index.seq();
+    let started = std::time::Instant::now();
+    let mut records = 0;
+    for (partition, relative) in facts_partitions::<P>(manifest) {
+        if partition == SCHEMA_PARTITION || file_seq(relative).is_some_and(|seq| seq <= since) {
+            continue;
+        }
+        let (_, batches) = read_parquet(&dir.join(relative))?;
+        records += index.upsert_facts(&batches, P::Fact::TOMBSTONE)?;
+    }
+    index.set_seq(manifest.seq)?;
+    info!(
+        pipeline = P::SPEC.name,
+        from_scratch,
+        since,
+        to = manifest.seq,
+        records,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "Record index caught up with the published facts."
+    );
+    Ok(())
+}
+
+fn facts_partitions<P: PipelineKind>(manifest: &Manifest) -> Vec<(&str, &str)> {
+    manifest
+        .tables
+        .get(P::SPEC.facts_table)
+        .map(|t| {
+            t.partitions
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Tables written before facts were bucketed hold one file per month: split each into its
+/// buckets, once, in one commit.
+fn bucket_facts<P: PipelineKind>(dir: &Path, manifest: Manifest) -> Result<Manifest, StreamError> {
+    let whole_months: Vec<(String, String)> = facts_partitions::<P>(&manifest)
+        .into_iter()
+        .filter(|(k, _)| *k != SCHEMA_PARTITION && !k.contains('/'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if whole_months.is_empty() {
+        return Ok(manifest);
+    }
+    let schema = P::Fact::schema();
+    let mut commit = Commit::begin(dir, P::SPEC.name, Some(&manifest));
+    for (month, relative) in &whole_months {
+        let facts = read_facts(dir, &schema, relative)?;
+        let ids = string_column(&facts, "record_id")?;
+        let mut by_bucket: BTreeMap<String, Vec<bool>> = BTreeMap::new();
+        for row in 0..facts.num_rows() {
+            let bucket = facts_partition(month, ids.value(row));
+            by_bucket
+                .entry(bucket)
+                .or_insert_with(|| vec![false; facts.num_rows()])[row] = true;
+        }
+        for (partition, mask) in by_bucket {
+            let rows =
+                filter_record_batch(&facts, &BooleanArray::from(mask)).map_err(facts_error::<P>)?;
+            commit.put_partition(P::SPEC.facts_table, &partition, schema.clone(), &[rows])?;
+        }
+        // An empty partition is dropped: the whole-month file leaves the table.
+        commit.put_partition(P::SPEC.facts_table, month, schema.clone(), &[])?;
+    }
+    info!(
+        pipeline = P::SPEC.name,
+        months = whole_months.len(),
+        "Split the facts table's months into buckets."
+    );
+    Ok(commit.publish()?)
 }
 
 fn facts_error<P: PipelineKind>(e: arrow::error::ArrowError) -> StreamError {
@@ -96,58 +202,169 @@ fn facts_error<P: PipelineKind>(e: arrow::error::ArrowError) -> StreamError {
     }
 }
 
-/// Publishes one batch atomically: the facts of the months `state` touched, the aggregates of
-/// those months with `changes` merged in, and the offsets.
+fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray, StreamError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| StreamError::Facts {
+            table: "facts".into(),
+            reason: format!("no string column {name}"),
+        })
+}
+
+/// One facts file as a single batch with the facts schema.
+fn read_facts(dir: &Path, schema: &SchemaRef, relative: &str) -> Result<RecordBatch, StreamError> {
+    let path = dir.join(relative);
+    let (_, batches) = read_parquet(&path)?;
+    let batches = batches
+        .iter()
+        .map(|b| conform(schema, b))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|b| concat_batches(schema, &b))
+        .map_err(|e| StreamError::Facts {
+            table: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok(batches)
+}
+
+/// What one facts partition gets in a commit.
+struct Rewrite<F> {
+    /// Records whose held version sits in this partition and is replaced.
+    remove: HashSet<Arc<str>>,
+    /// New versions that sit in this partition.
+    add: Vec<F>,
+}
+
+/// Publishes one batch atomically: the facts partitions holding a changed record, the
+/// aggregates of their months with the changes merged in, and the offsets.
 pub async fn publish<P: PipelineKind>(
     dir: &Path,
     previous: &Manifest,
-    state: &FactState<P::Fact>,
-    changes: &[Change<P::Fact>],
+    changes: Vec<Change<P::Fact>>,
     aggregates: &Aggregates,
     topic: &str,
     offsets: &BTreeMap<i32, i64>,
 ) -> Result<Manifest, StreamError> {
-    let touched: Vec<Arc<str>> = state.touched().iter().cloned().collect();
-    let mut facts = Vec::with_capacity(touched.len());
-    for month in &touched {
-        let batch = P::Fact::to_batch(&state.month_facts(month)).map_err(facts_error::<P>)?;
-        facts.push((Arc::clone(month), batch));
-    }
-    let outputs = if changes.is_empty() {
-        Vec::new()
-    } else {
+    let mut commit = Commit::begin(dir, P::SPEC.name, Some(previous));
+    let mut months: BTreeSet<String> = BTreeSet::new();
+    if !changes.is_empty() {
         let new: Vec<&P::Fact> = changes.iter().map(|c| &c.new).collect();
-        let old: Vec<&P::Fact> = changes.iter().filter_map(|c| c.old.as_ref()).collect();
         let plus = P::Fact::to_batch(&new).map_err(facts_error::<P>)?;
-        let minus = P::Fact::to_batch(&old).map_err(facts_error::<P>)?;
-        let current = read_months(dir, previous, aggregates, &touched).await?;
-        aggregates
-            .apply(vec![plus], vec![minus], |def| {
+        let mut rewrites: BTreeMap<String, Rewrite<P::Fact>> = BTreeMap::new();
+        for change in changes {
+            let id = Arc::clone(change.new.record_id());
+            if let Some(old) = &change.old {
+                rewrite(&mut rewrites, facts_partition(&old.month, &id))
+                    .remove
+                    .insert(Arc::clone(&id));
+            }
+            rewrite(&mut rewrites, facts_partition(change.new.month(), &id))
+                .add
+                .push(change.new);
+        }
+        months.extend(rewrites.keys().map(|k| month_of(k).to_string()));
+        let (owned_dir, before) = (dir.to_path_buf(), previous.clone());
+        let (written, minus) = blocking(P::SPEC.name, move || {
+            let mut minus = Vec::new();
+            for (partition, rewrite) in rewrites {
+                minus.push(rewrite_partition::<P>(
+                    &owned_dir,
+                    &before,
+                    &mut commit,
+                    &partition,
+                    rewrite,
+                )?);
+            }
+            Ok((commit, minus))
+        })
+        .await?;
+        commit = written;
+        let current = read_months(dir, previous, aggregates, &months).await?;
+        let outputs = aggregates
+            .apply(vec![plus], minus, |def| {
                 Ok(current.get(&def.table).cloned().unwrap_or_default())
             })
-            .await?
-    };
-
-    let (dir, previous) = (dir.to_path_buf(), previous.clone());
+            .await?;
+        let (m, c) = (months.clone(), commit);
+        commit = blocking(P::SPEC.name, move || {
+            let mut c = c;
+            put_months(&mut c, &outputs, m.iter().map(String::as_str))?;
+            Ok(c)
+        })
+        .await?;
+    }
     let (topic, offsets) = (topic.to_string(), offsets.clone());
     blocking(P::SPEC.name, move || {
-        let mut commit = Commit::begin(&dir, P::SPEC.name, Some(&previous));
-        let schema = P::Fact::schema();
-        for (month, batch) in &facts {
-            commit.put_partition(
-                P::SPEC.facts_table,
-                month,
-                schema.clone(),
-                std::slice::from_ref(batch),
-            )?;
-        }
-        put_months(&mut commit, &outputs, touched.iter().map(|m| m.as_ref()))?;
         for (&partition, &next) in &offsets {
             commit.set_offset(&topic, partition, next);
         }
         Ok(commit.publish()?)
     })
     .await
+}
+
+fn rewrite<F>(rewrites: &mut BTreeMap<String, Rewrite<F>>, partition: String) -> &mut Rewrite<F> {
+    rewrites.entry(partition).or_insert_with(|| Rewrite {
+        remove: HashSet::new(),
+        add: Vec::new(),
+    })
+}
+
+/// Rewrites one facts partition; returns the rows it replaced (the aggregate merge's `minus`).
+fn rewrite_partition<P: PipelineKind>(
+    dir: &Path,
+    previous: &Manifest,
+    commit: &mut Commit,
+    partition: &str,
+    rewrite: Rewrite<P::Fact>,
+) -> Result<RecordBatch, StreamError> {
+    let schema = P::Fact::schema();
+    let existing = previous
+        .tables
+        .get(P::SPEC.facts_table)
+        .and_then(|t| t.partitions.get(partition));
+    let facts = match existing {
+        Some(relative) => read_facts(dir, &schema, relative)?,
+        None => RecordBatch::new_empty(schema.clone()),
+    };
+    let ids = string_column(&facts, "record_id")?;
+    let replaced: BooleanArray = (0..facts.num_rows())
+        .map(|row| Some(rewrite.remove.contains(ids.value(row))))
+        .collect();
+    let removed = filter_record_batch(&facts, &replaced).map_err(facts_error::<P>)?;
+    if removed.num_rows() != rewrite.remove.len() {
+        return Err(StreamError::Facts {
+            table: format!("{} partition {partition}", P::SPEC.facts_table),
+            reason: format!(
+                "the record index places {} replaced records here but the file holds {}: the \
+                 index and the facts disagree (delete {} to rebuild it)",
+                rewrite.remove.len(),
+                removed.num_rows(),
+                index_path(dir).display()
+            ),
+        });
+    }
+    let kept = filter_record_batch(
+        &facts,
+        &arrow::compute::not(&replaced).map_err(facts_error::<P>)?,
+    )
+    .map_err(facts_error::<P>)?;
+    let added =
+        P::Fact::to_batch(&rewrite.add.iter().collect::<Vec<_>>()).map_err(facts_error::<P>)?;
+    let merged = concat_batches(&schema, &[kept, added]).map_err(facts_error::<P>)?;
+    // Record-id order, so a replay of the same commit writes the same bytes.
+    let order = sort_to_indices(
+        merged
+            .column_by_name("record_id")
+            .expect("facts have record_id"),
+        None,
+        None,
+    )
+    .map_err(facts_error::<P>)?;
+    let sorted = take_record_batch(&merged, &order).map_err(facts_error::<P>)?;
+    commit.put_partition(P::SPEC.facts_table, partition, schema, &[sorted])?;
+    Ok(removed)
 }
 
 /// Replaces each output table's partition of every month in `months` (an absent month empties
@@ -175,14 +392,14 @@ async fn read_months(
     dir: &Path,
     manifest: &Manifest,
     aggregates: &Aggregates,
-    months: &[Arc<str>],
+    months: &BTreeSet<String>,
 ) -> Result<HashMap<String, Vec<RecordBatch>>, StreamError> {
     let mut wanted: Vec<(String, SchemaRef, Vec<PathBuf>)> = Vec::new();
     for def in aggregates.defs() {
         let partitions = manifest.tables.get(&def.table).map(|t| &t.partitions);
         let paths = months
             .iter()
-            .filter_map(|m| partitions.and_then(|p| p.get(m.as_ref())))
+            .filter_map(|m| partitions.and_then(|p| p.get(m)))
             .map(|relative| dir.join(relative))
             .collect();
         wanted.push((def.table.clone(), def.shape.schema.clone(), paths));
@@ -223,78 +440,92 @@ pub struct RebuildReport {
     pub differing: Vec<String>,
 }
 
-/// Recomputes every aggregate of the pipeline in `dir` from its facts and compares the result
-/// with what is published. With `replace`, publishes the recomputation (offsets unchanged).
-/// The caller holds the pipeline's lock.
+/// Recomputes every aggregate of the pipeline in `dir` from its facts, a month at a time, and
+/// compares the result with what is published. With `replace`, publishes the recomputation
+/// (offsets unchanged). The caller holds the pipeline's lock.
 pub async fn rebuild<P: PipelineKind>(
     dir: &Path,
     aggregates: &Aggregates,
     replace: bool,
 ) -> Result<Vec<RebuildReport>, StreamError> {
     let owned = dir.to_path_buf();
-    let loaded = blocking(P::SPEC.name, move || {
-        let Some(manifest) = load_current(&owned)? else {
-            return Ok(None);
-        };
-        let (state, _) = restore::<P>(&owned, &manifest)?;
-        Ok(Some((manifest, state)))
-    })
-    .await?;
-    let Some((manifest, state)) = loaded else {
+    let Some(manifest) = blocking(P::SPEC.name, move || Ok(load_current(&owned)?)).await? else {
         return Ok(Vec::new());
     };
-    let months = state.months();
-    let mut facts = Vec::with_capacity(months.len());
-    for month in &months {
-        facts.push(P::Fact::to_batch(&state.month_facts(month)).map_err(facts_error::<P>)?);
+    let schema = P::Fact::schema();
+    let mut facts_by_month: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (partition, relative) in facts_partitions::<P>(&manifest) {
+        if partition != SCHEMA_PARTITION {
+            facts_by_month
+                .entry(month_of(partition).to_string())
+                .or_default()
+                .push(relative.to_string());
+        }
     }
-    let outputs = aggregates.compute(facts).await?;
-    let published_months: BTreeSet<Arc<str>> = aggregates
-        .defs()
-        .iter()
-        .filter_map(|d| manifest.tables.get(&d.table))
-        .flat_map(|t| t.partitions.keys())
-        .filter(|m| m.as_str() != lantern_tables::manifest::SCHEMA_PARTITION)
-        .map(|m| Arc::from(m.as_str()))
-        .collect();
-    let all_months: Vec<Arc<str>> = months.union(&published_months).cloned().collect();
-    let published = read_months(dir, &manifest, aggregates, &all_months).await?;
+    let mut months: BTreeSet<String> = facts_by_month.keys().cloned().collect();
+    for def in aggregates.defs() {
+        if let Some(table) = manifest.tables.get(&def.table) {
+            months.extend(
+                table
+                    .partitions
+                    .keys()
+                    .filter(|m| m.as_str() != SCHEMA_PARTITION)
+                    .cloned(),
+            );
+        }
+    }
 
-    let mut reports = Vec::new();
-    for output in &outputs {
-        let mut differing = Vec::new();
-        let rows = published.get(&output.table).cloned().unwrap_or_default();
-        let by_month = crate::aggregate::split_by_month(&rows).map_err(|e| StreamError::Facts {
-            table: output.table.clone(),
-            reason: e.to_string(),
-        })?;
-        for month in &all_months {
-            let want = output
-                .by_month
-                .get(month.as_ref())
-                .cloned()
+    let mut reports: BTreeMap<String, RebuildReport> = BTreeMap::new();
+    let mut rebuilt: Vec<AggregateOutput> = Vec::new();
+    for month in &months {
+        let files = facts_by_month.get(month).cloned().unwrap_or_default();
+        let (owned, s) = (dir.to_path_buf(), schema.clone());
+        let facts = blocking(P::SPEC.name, move || {
+            files.iter().map(|f| read_facts(&owned, &s, f)).collect()
+        })
+        .await?;
+        let outputs = aggregates.compute(facts).await?;
+        let one = BTreeSet::from([month.clone()]);
+        let published = read_months(dir, &manifest, aggregates, &one).await?;
+        for output in outputs {
+            let want = output.by_month.get(month).cloned().unwrap_or_default();
+            let have = published.get(&output.table).cloned().unwrap_or_default();
+            let have = split_by_month(&have)
+                .map_err(|e| StreamError::Facts {
+                    table: output.table.clone(),
+                    reason: e.to_string(),
+                })?
+                .remove(month)
                 .unwrap_or_default();
-            let have = by_month.get(month.as_ref()).cloned().unwrap_or_default();
+            let report = reports
+                .entry(output.table.clone())
+                .or_insert_with(|| RebuildReport {
+                    table: output.table.clone(),
+                    months: 0,
+                    differing: Vec::new(),
+                });
+            report.months += usize::from(!want.is_empty());
             if !same_rows(&output.schema, &want, &have)? {
-                differing.push(month.to_string());
+                report.differing.push(month.clone());
+            }
+            if replace {
+                match rebuilt.iter_mut().find(|o| o.table == output.table) {
+                    Some(all) => all.by_month.extend(output.by_month),
+                    None => rebuilt.push(output),
+                }
             }
         }
-        reports.push(RebuildReport {
-            table: output.table.clone(),
-            months: output.by_month.len(),
-            differing,
-        });
     }
     if replace {
         let owned = dir.to_path_buf();
         blocking(P::SPEC.name, move || {
             let mut commit = Commit::begin(&owned, P::SPEC.name, Some(&manifest));
-            put_months(&mut commit, &outputs, all_months.iter().map(|m| m.as_ref()))?;
+            put_months(&mut commit, &rebuilt, months.iter().map(String::as_str))?;
             Ok(commit.publish()?)
         })
         .await?;
     }
-    Ok(reports)
+    Ok(reports.into_values().collect())
 }
 
 fn same_rows(
