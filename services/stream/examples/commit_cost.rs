@@ -3,7 +3,7 @@
 //! commit rewrites only the facts bucket file holding it and merges the change into the month's
 //! aggregate rows.
 //!
-//! `cargo run -p lantern-stream --example commit_cost -- [N]` (the dev profile is optimised)
+//! `cargo run -p lantern-stream --example commit_cost -- [N]` (dev profile: opt-level 1; add `--release` for production speed)
 //!
 //! Synthetic: N incidents in 2023-03 spread over 4 LSOAs and 4 crime types.
 
