@@ -116,7 +116,15 @@ async fn main() {
         found = index.get(&format!("R{}", n / 2)).unwrap().is_some();
         startup_ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    let t = Instant::now();
+    let index = lantern_stream::index::RecordIndex::open(&store::index_path(&dir), cache).unwrap();
+    let index_ms = t.elapsed().as_secs_f64() * 1e3;
+    drop(index);
+    let t = Instant::now();
+    let _ = lantern_tables::manifest::load_current(&dir).unwrap();
+    let manifest_ms = t.elapsed().as_secs_f64() * 1e3;
     let (_, after) = rss_mib();
+    println!("  of which: record index open {index_ms:.1} ms, manifest load {manifest_ms:.1} ms");
     println!("SYNTHETIC: {n} records ({records} in the index, lookup found: {found})");
     println!(
         "  load: {:.0} events/s ({load_s:.1} s, batches of {BATCH})",

@@ -214,7 +214,7 @@ impl<P: PipelineKind> Processor<P> {
             let fact = P::enrich(event, &self.reference, &mut self.months);
             let id = Arc::clone(fact.record_id());
             let held = self.index.get(&id)?;
-            match judge(held.as_ref(), &fact) {
+            match judge(held.as_ref(), &fact, partition) {
                 Verdict::New => out.counts.new += 1,
                 Verdict::Revises => out.counts.revised += 1,
                 Verdict::Duplicate => {
@@ -234,7 +234,8 @@ impl<P: PipelineKind> Processor<P> {
                     continue;
                 }
             }
-            self.index.stage(Arc::clone(&id), Held::of(&fact));
+            self.index
+                .stage(Arc::clone(&id), Held::of(&fact, partition));
             match changed.get(&id) {
                 // Revised again within the batch: the change keeps what was held before it.
                 Some(&at) => out.changes[at].new = fact,

@@ -42,15 +42,26 @@ const SEQ: &str = "seq";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     pub version: u64,
+    /// The Kafka partition its versions arrive on; [`UNKNOWN_PARTITION`] when re-indexed from
+    /// the facts files, which do not record it (the next version sets it).
+    pub partition: i32,
     pub event_id: String,
     pub tombstone: bool,
     pub month: Arc<str>,
 }
 
+/// [`Held::partition`] of a record re-indexed from the facts files.
+pub const UNKNOWN_PARTITION: i32 = -1;
+
+/// Version of the entry encoding; an index in another format is rebuilt from the facts.
+const FORMAT: u64 = 2;
+const FORMAT_KEY: &str = "format";
+
 impl Held {
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(10 + self.month.len() + self.event_id.len());
+        let mut out = Vec::with_capacity(14 + self.month.len() + self.event_id.len());
         out.extend_from_slice(&self.version.to_le_bytes());
+        out.extend_from_slice(&self.partition.to_le_bytes());
         out.push(u8::from(self.tombstone));
         out.push(self.month.len() as u8);
         out.extend_from_slice(self.month.as_bytes());
@@ -60,12 +71,14 @@ impl Held {
 
     fn decode(bytes: &[u8]) -> Option<Held> {
         let version = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
-        let tombstone = *bytes.get(8)? != 0;
-        let month_len = *bytes.get(9)? as usize;
-        let month = std::str::from_utf8(bytes.get(10..10 + month_len)?).ok()?;
-        let event_id = std::str::from_utf8(bytes.get(10 + month_len..)?).ok()?;
+        let partition = i32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?);
+        let tombstone = *bytes.get(12)? != 0;
+        let month_len = *bytes.get(13)? as usize;
+        let month = std::str::from_utf8(bytes.get(14..14 + month_len)?).ok()?;
+        let event_id = std::str::from_utf8(bytes.get(14 + month_len..)?).ok()?;
         Some(Held {
             version,
+            partition,
             event_id: event_id.to_string(),
             tombstone,
             month: Arc::from(month),
@@ -75,10 +88,12 @@ impl Held {
 
 /// The index of one pipeline (or, later, of one partition of it).
 pub struct RecordIndex {
-    path: PathBuf,
-    db: Database,
-    /// A snapshot for lookups, refreshed after each commit.
+    /// A snapshot for lookups, refreshed after each commit. Declared before `db` so that it is
+    /// dropped first: a read transaction still open when the database closes keeps redb from
+    /// recording a clean shutdown, and the next open then scans the whole file.
     reader: ReadOnlyTable<&'static str, &'static [u8]>,
+    db: Database,
+    path: PathBuf,
     /// Changes of the batch being processed, not yet committed.
     pending: HashMap<Arc<str>, Held>,
     seq: u64,
@@ -126,23 +141,46 @@ impl RecordIndex {
             }
         };
         let failed = state_error(path);
-        // Make sure both tables exist, so readers can open them.
+        // An index in the current format needs no write to open: a write transaction's commit
+        // costs time in proportion to the file (redb records its allocator state).
+        if let Ok(Some(seq)) = current_seq(&db) {
+            let reader = snapshot(&db).map_err(&failed)?;
+            return Ok(RecordIndex {
+                reader,
+                db,
+                path: path.to_path_buf(),
+                pending: HashMap::new(),
+                seq,
+            });
+        }
+        // New, or another format: create both tables so readers can open them.
         let txn = db.begin_write().map_err(|e| failed(e.into()))?;
         let seq = {
             txn.open_table(RECORDS).map_err(|e| failed(e.into()))?;
-            let meta = txn.open_table(META).map_err(|e| failed(e.into()))?;
-            let seq = meta
-                .get(SEQ)
-                .map_err(|e| failed(e.into()))?
-                .map(|v| v.value());
-            seq.unwrap_or(0)
+            let mut meta = txn.open_table(META).map_err(|e| failed(e.into()))?;
+            let read = |key| -> Result<Option<u64>, StreamError> {
+                Ok(meta
+                    .get(key)
+                    .map_err(|e| failed(e.into()))?
+                    .map(|v| v.value()))
+            };
+            let (format, seq) = (read(FORMAT_KEY)?, read(SEQ)?);
+            // Another entry format (or a new file): sequence 0, so the caller rebuilds it.
+            if format != Some(FORMAT) {
+                meta.insert(FORMAT_KEY, FORMAT)
+                    .map_err(|e| failed(e.into()))?;
+                meta.insert(SEQ, 0).map_err(|e| failed(e.into()))?;
+                0
+            } else {
+                seq.unwrap_or(0)
+            }
         };
         txn.commit().map_err(|e| failed(e.into()))?;
         let reader = snapshot(&db).map_err(&failed)?;
         Ok(RecordIndex {
-            path: path.to_path_buf(),
-            db,
             reader,
+            db,
+            path: path.to_path_buf(),
             pending: HashMap::new(),
             seq,
         })
@@ -269,6 +307,16 @@ impl RecordIndex {
     }
 }
 
+/// The sequence of an index in the current format; `None` if it is new or in another format.
+fn current_seq(db: &Database) -> Result<Option<u64>, redb::Error> {
+    let txn = db.begin_read()?;
+    let (meta, _) = (txn.open_table(META)?, txn.open_table(RECORDS)?);
+    if meta.get(FORMAT_KEY)?.map(|v| v.value()) != Some(FORMAT) {
+        return Ok(None);
+    }
+    Ok(Some(meta.get(SEQ)?.map_or(0, |v| v.value())))
+}
+
 fn snapshot(db: &Database) -> Result<ReadOnlyTable<&'static str, &'static [u8]>, redb::Error> {
     Ok(db.begin_read()?.open_table(RECORDS)?)
 }
@@ -303,6 +351,7 @@ pub fn held_rows(batch: &RecordBatch, tombstone: &str) -> Result<Vec<(String, He
                 ids.value(row).to_string(),
                 Held {
                     version: versions.value(row),
+                    partition: UNKNOWN_PARTITION,
                     event_id: events.value(row).to_string(),
                     tombstone: statuses.value(row) == tombstone,
                     month,
@@ -319,6 +368,7 @@ mod tests {
     fn held(version: u64, month: &str) -> Held {
         Held {
             version,
+            partition: 0,
             event_id: format!("e{version}"),
             tombstone: version == 3,
             month: Arc::from(month),

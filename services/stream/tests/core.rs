@@ -152,6 +152,25 @@ fn the_core_resolves_revisions_and_refuses_conflicts() {
     assert_eq!(out.changes[0].new.version(), 5);
 }
 
+#[test]
+fn a_version_on_another_partition_than_its_record_is_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = RecordIndex::open(&dir.path().join("index.redb"), 1 << 20).unwrap();
+    let mut p = Processor::<Incidents>::new(reference(), index, BTreeMap::new());
+    let first = message(0, &simple("P", 1, "p1", "recorded"));
+    let mut moved = message(1, &simple("P", 2, "p2", "reclassified"));
+    moved.partition = 2;
+    let out = p.process(&[first, moved]).unwrap();
+    assert_eq!(out.dead_letters.len(), 1, "{:?}", out.dead_letters);
+    assert_eq!(out.dead_letters[0].stage, Stage::Conflict);
+    assert!(
+        out.dead_letters[0].reason.contains("key every version"),
+        "{:?}",
+        out.dead_letters
+    );
+    assert_eq!(p.index().get("P").unwrap().unwrap().version, 1);
+}
+
 fn version_of(m: &RawMessage) -> u64 {
     let value: serde_json::Value = serde_json::from_slice(m.payload.as_deref().unwrap()).unwrap();
     value["version"].as_u64().unwrap()
@@ -254,5 +273,94 @@ async fn incremental_aggregates_equal_a_recomputation_after_a_long_random_stream
             report.table,
             report.differing
         );
+    }
+}
+
+/// Tables written before facts were bucketed (one facts file per month) are split into buckets
+/// on open, the index is built from them, and processing carries on from there.
+#[tokio::test(flavor = "multi_thread")]
+async fn whole_month_facts_from_before_bucketing_are_split_on_open() {
+    type F = <Incidents as PipelineKind>::Fact;
+    let aggregates = aggregates().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let index = RecordIndex::open(&scratch.path().join("index.redb"), 1 << 20).unwrap();
+    let mut p = Processor::<Incidents>::new(reference(), index, BTreeMap::new());
+    let batch: Vec<RawMessage> = (0..200)
+        .map(|i| {
+            let id = format!("M{i}");
+            message(i, &simple(&id, 1, &format!("{id}:1"), "recorded"))
+        })
+        .collect();
+    let facts: Vec<F> = p
+        .process(&batch)
+        .unwrap()
+        .changes
+        .into_iter()
+        .map(|c| c.new)
+        .collect();
+    let facts = F::to_batch(&facts.iter().collect::<Vec<_>>()).unwrap();
+
+    // The old layout: facts and aggregates keyed by month alone.
+    let dir = tempfile::tempdir().unwrap();
+    let mut commit = lantern_tables::Commit::begin(dir.path(), "incidents", None);
+    commit
+        .ensure_table(Incidents::SPEC.facts_table, true, F::schema())
+        .unwrap();
+    commit
+        .put_partition(
+            Incidents::SPEC.facts_table,
+            "2024-03",
+            F::schema(),
+            std::slice::from_ref(&facts),
+        )
+        .unwrap();
+    for output in aggregates.compute(vec![facts]).await.unwrap() {
+        commit
+            .ensure_table(&output.table, false, output.schema.clone())
+            .unwrap();
+        commit
+            .put_partition(
+                &output.table,
+                "2024-03",
+                output.schema,
+                &output.by_month["2024-03"],
+            )
+            .unwrap();
+    }
+    commit.publish().unwrap();
+
+    let (manifest, mut p) = open(dir.path(), &aggregates).await;
+    let partitions: Vec<&String> = manifest.tables[Incidents::SPEC.facts_table]
+        .partitions
+        .keys()
+        .filter(|k| k.as_str() != "_schema")
+        .collect();
+    assert!(partitions.len() > 1, "{partitions:?}");
+    assert!(
+        partitions.iter().all(|k| k.starts_with("2024-03/b")),
+        "{partitions:?}"
+    );
+    assert_eq!(p.index().len().unwrap(), 200);
+
+    // A revision of an old record is applied against the split files.
+    let revision = message(200, &simple("M7", 2, "M7:2", "cancelled"));
+    let out = p.process(std::slice::from_ref(&revision)).unwrap();
+    assert_eq!(out.changes.len(), 1);
+    store::publish::<Incidents>(
+        dir.path(),
+        &manifest,
+        out.changes,
+        &aggregates,
+        "t",
+        &out.next_offsets,
+    )
+    .await
+    .unwrap();
+    drop(p);
+    for report in store::rebuild::<Incidents>(dir.path(), &aggregates, false)
+        .await
+        .unwrap()
+    {
+        assert!(report.differing.is_empty(), "{report:?}");
     }
 }
