@@ -7,8 +7,9 @@
 //! 2. sends what fails decoding or validation to the dead-letter topic ([`dlq`]);
 //! 3. enriches the rest by place and property type into a *fact* — one row per record, the
 //!    latest version ([`facts`]);
-//! 4. keeps the latest version of every record ([`state`]): newer versions replace older ones,
-//!    duplicates and stale versions change nothing, cancellations become tombstones;
+//! 4. judges each version against its record's held one ([`state`], looked up in the on-disk
+//!    [`index`]): newer versions replace older ones, duplicates and stale versions change
+//!    nothing, cancellations become tombstones, conflicts are dead-lettered;
 //! 5. merges the batch's changes into the aggregates: the aggregate SQL in `pipelines/sql/` runs
 //!    over the new versions and over the versions they replaced, and the signed difference is
 //!    added to the touched months' rows ([`aggregate`]);
@@ -18,8 +19,9 @@
 //! Steps 1–4 are the Kafka-free [`core`]: a batch of raw messages in; state changes, dead letters
 //! and next offsets out. The runner is a thin driver around it.
 //!
-//! The manifest is the single source of truth on restart: facts and offsets are reloaded
-//! from it, so a crash at any point loses nothing and counts nothing twice.
+//! The manifest is the single source of truth on restart: offsets come from it, and the record
+//! index catches up with the facts files it names, so a crash at any point loses nothing and
+//! counts nothing twice.
 
 pub mod aggregate;
 pub mod core;
