@@ -247,50 +247,22 @@ pub async fn publish<P: PipelineKind>(
     offsets: &BTreeMap<i32, i64>,
 ) -> Result<Manifest, StreamError> {
     let mut commit = Commit::begin(dir, P::SPEC.name, Some(previous));
-    let mut months: BTreeSet<String> = BTreeSet::new();
     if !changes.is_empty() {
         let new: Vec<&P::Fact> = changes.iter().map(|c| &c.new).collect();
         let plus = P::Fact::to_batch(&new).map_err(facts_error::<P>)?;
-        let mut rewrites: BTreeMap<String, Rewrite<P::Fact>> = BTreeMap::new();
-        for change in changes {
-            let id = Arc::clone(change.new.record_id());
-            if let Some(old) = &change.old {
-                rewrite(&mut rewrites, facts_partition(&old.month, &id))
-                    .remove
-                    .insert(Arc::clone(&id));
-            }
-            rewrite(&mut rewrites, facts_partition(change.new.month(), &id))
-                .add
-                .push(change.new);
-        }
-        months.extend(rewrites.keys().map(|k| month_of(k).to_string()));
-        let (owned_dir, before) = (dir.to_path_buf(), previous.clone());
-        let (written, minus) = blocking(P::SPEC.name, move || {
-            let mut minus = Vec::new();
-            for (partition, rewrite) in rewrites {
-                minus.push(rewrite_partition::<P>(
-                    &owned_dir,
-                    &before,
-                    &mut commit,
-                    &partition,
-                    rewrite,
-                )?);
-            }
-            Ok((commit, minus))
-        })
-        .await?;
-        commit = written;
+        let rewrites = plan_rewrites(changes);
+        let months: BTreeSet<String> = rewrites.keys().map(|k| month_of(k).to_string()).collect();
+        let minus;
+        (commit, minus) = rewrite_facts::<P>(dir, previous, commit, rewrites).await?;
         let current = read_months(dir, previous, aggregates, &months).await?;
         let outputs = aggregates
             .apply(vec![plus], minus, |def| {
                 Ok(current.get(&def.table).cloned().unwrap_or_default())
             })
             .await?;
-        let (m, c) = (months.clone(), commit);
         commit = blocking(P::SPEC.name, move || {
-            let mut c = c;
-            put_months(&mut c, &outputs, m.iter().map(String::as_str))?;
-            Ok(c)
+            put_months(&mut commit, &outputs, months.iter().map(String::as_str))?;
+            Ok(commit)
         })
         .await?;
     }
@@ -300,6 +272,49 @@ pub async fn publish<P: PipelineKind>(
             commit.set_offset(&topic, partition, next);
         }
         Ok(commit.publish()?)
+    })
+    .await
+}
+
+/// Which facts partitions the changes touch: where each record's held version sits (to drop it)
+/// and where its new version goes (to add it).
+fn plan_rewrites<F: Fact>(changes: Vec<Change<F>>) -> BTreeMap<String, Rewrite<F>> {
+    let mut rewrites: BTreeMap<String, Rewrite<F>> = BTreeMap::new();
+    for change in changes {
+        let id = Arc::clone(change.new.record_id());
+        if let Some(old) = &change.old {
+            rewrite(&mut rewrites, facts_partition(&old.month, &id))
+                .remove
+                .insert(Arc::clone(&id));
+        }
+        rewrite(&mut rewrites, facts_partition(change.new.month(), &id))
+            .add
+            .push(change.new);
+    }
+    rewrites
+}
+
+/// Rewrites the planned facts partitions into `commit`, one file at a time, off the async
+/// workers; returns the commit and the replaced rows.
+async fn rewrite_facts<P: PipelineKind>(
+    dir: &Path,
+    previous: &Manifest,
+    mut commit: Commit,
+    rewrites: BTreeMap<String, Rewrite<P::Fact>>,
+) -> Result<(Commit, Vec<RecordBatch>), StreamError> {
+    let (dir, previous) = (dir.to_path_buf(), previous.clone());
+    blocking(P::SPEC.name, move || {
+        let mut minus = Vec::with_capacity(rewrites.len());
+        for (partition, rewrite) in rewrites {
+            minus.push(rewrite_partition::<P>(
+                &dir,
+                &previous,
+                &mut commit,
+                &partition,
+                rewrite,
+            )?);
+        }
+        Ok((commit, minus))
     })
     .await
 }
