@@ -125,8 +125,12 @@ start() {
   local java_opts=(-cp "$classpath" "-Dkafka.logs.dir=$dir" "-Dlog4j2.configurationFile=$PWD/scripts/kafka/log4j2.properties")
   if [[ ! -f "$dir/logs/meta.properties" ]]; then
     # A KRaft node's storage is formatted once with a cluster id: 16 random bytes, base64url.
-    local cluster_id
-    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    # Not one starting with "-": the tool's argument parser takes it for an option (1 id in 64
+    # did, failing a CI run; Kafka's own Uuid.randomUuid() redraws those too).
+    local cluster_id="-"
+    while [[ "$cluster_id" == -* ]]; do
+      cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    done
     local scram=()
     if [[ -n "$secure_port" ]]; then
       scram=(--add-scram "SCRAM-SHA-256=[name=lantern,password=$(cat "$dir/tls/password")]")
