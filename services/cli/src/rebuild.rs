@@ -9,7 +9,6 @@
 use anyhow::Context;
 use lantern_common::Config;
 use lantern_stream::aggregate::Aggregates;
-use lantern_stream::facts::Fact;
 use lantern_stream::pipelines::{PipelineKind, PipelineVisitor, with_pipeline};
 use lantern_stream::store::{RebuildReport, rebuild};
 
@@ -39,13 +38,7 @@ impl PipelineVisitor for Rebuild<'_> {
                     P::SPEC.name
                 )
             })?;
-            let aggregates = Aggregates::load(
-                &files,
-                P::SPEC.facts_table,
-                P::Fact::schema(),
-                P::SPEC.aggregates,
-            )
-            .await?;
+            let aggregates = Aggregates::load::<P>(&files).await?;
             Ok(rebuild::<P>(&dir, &aggregates, replace).await?)
         })
     }

@@ -330,12 +330,13 @@ impl Config {
         if self.kafka.bootstrap_servers.trim().is_empty() {
             return Err(invalid("kafka.bootstrap_servers", "must not be empty"));
         }
-        for (key, topic) in [
+        let topics = [
             ("topics.incidents", &self.topics.incidents),
             ("topics.business_crime", &self.topics.business_crime),
             ("topics.cybercrime", &self.topics.cybercrime),
             ("topics.dead_letter", &self.topics.dead_letter),
-        ] {
+        ];
+        for (key, topic) in topics {
             let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
             if topic.is_empty() || topic.len() > 249 || !topic.chars().all(legal) {
                 return Err(invalid(
@@ -346,12 +347,6 @@ impl Config {
         }
         // A dead letter written to a source topic would be read back as input, refused again and
         // dead-lettered forever; two pipelines on one topic would each dead-letter the other's.
-        let topics = [
-            ("topics.incidents", &self.topics.incidents),
-            ("topics.business_crime", &self.topics.business_crime),
-            ("topics.cybercrime", &self.topics.cybercrime),
-            ("topics.dead_letter", &self.topics.dead_letter),
-        ];
         for (i, (key, topic)) in topics.iter().enumerate() {
             if let Some((other, _)) = topics[..i].iter().find(|(_, t)| t == topic) {
                 return Err(invalid(

@@ -15,11 +15,8 @@ use lantern_enrich::ReferenceData;
 use lantern_pipelines::PipelineFiles;
 use lantern_stream::aggregate::Aggregates;
 use lantern_stream::core::{Processor, RawMessage};
-use lantern_stream::facts::Fact;
-use lantern_stream::pipelines::{Incidents, PipelineKind};
+use lantern_stream::pipelines::Incidents;
 use lantern_stream::store;
-
-type F = <Incidents as PipelineKind>::Fact;
 
 const LSOAS: [&str; 4] = ["E01025232", "E01025263", "E01012576", "E01006305"];
 const TYPES: [&str; 4] = ["Burglary", "Shoplifting", "Vehicle crime", "Robbery"];
@@ -46,14 +43,9 @@ async fn main() {
         .nth(1)
         .map_or(100_000, |a| a.parse().expect("N"));
     let dir = tempfile::tempdir().unwrap();
-    let aggregates = Aggregates::load(
-        &PipelineFiles::Embedded,
-        Incidents::SPEC.facts_table,
-        F::schema(),
-        Incidents::SPEC.aggregates,
-    )
-    .await
-    .unwrap();
+    let aggregates = Aggregates::load::<Incidents>(&PipelineFiles::Embedded)
+        .await
+        .unwrap();
     let (mut manifest, index) = store::open::<Incidents>(dir.path(), &aggregates, 64 << 20)
         .await
         .unwrap();
@@ -62,9 +54,10 @@ async fn main() {
 
     let mut commit = async |core: &mut Processor<Incidents>, batch: &[RawMessage]| {
         let out = core.process(batch).unwrap();
-        manifest = store::publish::<Incidents>(
+        manifest = store::commit_batch(
             dir.path(),
             &manifest,
+            core,
             out.changes,
             &aggregates,
             "synthetic",
@@ -72,7 +65,6 @@ async fn main() {
         )
         .await
         .unwrap();
-        core.index().commit(manifest.seq).unwrap();
     };
 
     let batch: Vec<RawMessage> = (0..n)

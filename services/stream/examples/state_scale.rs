@@ -17,11 +17,8 @@ use lantern_enrich::ReferenceData;
 use lantern_pipelines::PipelineFiles;
 use lantern_stream::aggregate::Aggregates;
 use lantern_stream::core::{Processor, RawMessage};
-use lantern_stream::facts::Fact;
-use lantern_stream::pipelines::{Incidents, PipelineKind};
+use lantern_stream::pipelines::Incidents;
 use lantern_stream::store;
-
-type F = <Incidents as PipelineKind>::Fact;
 
 const LSOAS: [&str; 4] = ["E01025232", "E01025263", "E01012576", "E01006305"];
 const TYPES: [&str; 4] = ["Burglary", "Shoplifting", "Vehicle crime", "Robbery"];
@@ -66,14 +63,9 @@ async fn main() {
     let dir = std::env::args()
         .nth(2)
         .map_or_else(|| temp.path().to_path_buf(), Into::into);
-    let aggregates = Aggregates::load(
-        &PipelineFiles::Embedded,
-        Incidents::SPEC.facts_table,
-        F::schema(),
-        Incidents::SPEC.aggregates,
-    )
-    .await
-    .unwrap();
+    let aggregates = Aggregates::load::<Incidents>(&PipelineFiles::Embedded)
+        .await
+        .unwrap();
     let reference = Arc::new(ReferenceData::load(&PipelineFiles::Embedded, "E23000003").unwrap());
     let cache = 64 << 20;
     let (mut manifest, index) = store::open::<Incidents>(&dir, &aggregates, cache)
@@ -88,9 +80,10 @@ async fn main() {
             .map(|i| incident(i, n))
             .collect();
         let out = core.process(&batch).unwrap();
-        manifest = store::publish::<Incidents>(
+        manifest = store::commit_batch(
             &dir,
             &manifest,
+            &mut core,
             out.changes,
             &aggregates,
             "synthetic",
@@ -98,7 +91,6 @@ async fn main() {
         )
         .await
         .unwrap();
-        core.index().commit(manifest.seq).unwrap();
     }
     let load_s = started.elapsed().as_secs_f64();
     let (peak, _) = rss_mib();

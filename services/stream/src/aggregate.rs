@@ -36,6 +36,8 @@ use datafusion::sql::sqlparser::parser::Parser;
 use lantern_pipelines::PipelineFiles;
 
 use crate::StreamError;
+use crate::facts::Fact;
+use crate::pipelines::PipelineKind;
 
 /// One aggregate table: its name, defining SQL and the shape the merge needs.
 #[derive(Debug, Clone)]
@@ -267,13 +269,11 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
-    /// Reads `sql/<table>.sql` for each table and checks it can be maintained incrementally.
-    pub async fn load(
-        files: &PipelineFiles,
-        facts_table: &'static str,
-        facts_schema: SchemaRef,
-        tables: &[&str],
-    ) -> Result<Self, StreamError> {
+    /// Reads `sql/<table>.sql` for each aggregate table of pipeline `P` and checks it can be
+    /// maintained incrementally.
+    pub async fn load<P: PipelineKind>(files: &PipelineFiles) -> Result<Self, StreamError> {
+        let (facts_table, tables) = (P::SPEC.facts_table, P::SPEC.aggregates);
+        let facts_schema = P::Fact::schema();
         let mut defs = Vec::with_capacity(tables.len());
         for table in tables {
             let name = format!("sql/{table}.sql");
@@ -392,7 +392,7 @@ fn output(def: &AggregateDef, batches: &[RecordBatch]) -> Result<AggregateOutput
     // The merge's casts leave every column nullable; the table's schema is the definition's.
     let batches = batches
         .iter()
-        .map(|b| RecordBatch::try_new(def.shape.schema.clone(), b.columns().to_vec()))
+        .map(|b| crate::store::conform(&def.shape.schema, b))
         .collect::<Result<Vec<_>, _>>()
         .map_err(failed)?;
     let by_month = split_by_month(&batches).map_err(failed)?;

@@ -32,6 +32,7 @@ use redb::{
 };
 
 use crate::StreamError;
+use crate::facts::Fact;
 
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -58,6 +59,18 @@ const FORMAT: u64 = 2;
 const FORMAT_KEY: &str = "format";
 
 impl Held {
+    /// What the index keeps of `fact`, which arrived on `partition`.
+    pub fn of<F: Fact>(fact: &F, partition: i32) -> Held {
+        let meta = fact.meta();
+        Held {
+            version: meta.version,
+            partition,
+            event_id: meta.event_id.clone(),
+            tombstone: fact.is_tombstone(),
+            month: Arc::clone(&meta.month),
+        }
+    }
+
     fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(14 + self.month.len() + self.event_id.len());
         out.extend_from_slice(&self.version.to_le_bytes());

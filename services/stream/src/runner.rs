@@ -20,7 +20,6 @@ use tracing::{info, warn};
 use crate::aggregate::Aggregates;
 use crate::core::{Processed, Processor};
 use crate::dlq::DeadLetters;
-use crate::facts::Fact;
 use crate::kafka::PipelineConsumer;
 use crate::pipelines::{PipelineKind, PipelineVisitor, with_pipeline};
 use crate::source::PartitionEnds;
@@ -185,13 +184,7 @@ async fn run_pipeline<P: PipelineKind>(
     let dir = pipeline_dir(&config.storage.data_dir, name);
     // Held until this function returns: a second process on the same data dir fails here.
     let _lock = lantern_tables::lock_pipeline(&dir)?;
-    let aggregates = Aggregates::load(
-        &config.pipelines.files(),
-        P::SPEC.facts_table,
-        P::Fact::schema(),
-        P::SPEC.aggregates,
-    )
-    .await?;
+    let aggregates = Aggregates::load::<P>(&config.pipelines.files()).await?;
     let cache_bytes = (config.processor.state_cache_mb as usize) << 20;
     let (mut manifest, index) = store::open::<P>(&dir, &aggregates, cache_bytes).await?;
     info!(
@@ -288,16 +281,17 @@ async fn run_pipeline<P: PipelineKind>(
             next_offsets,
             ..
         } = processed;
-        manifest =
-            store::publish::<P>(&dir, &manifest, changes, &aggregates, &topic, &next_offsets)
-                .await?;
-        // After the manifest, never before: the manifest is the commit point, and an index one
-        // commit behind is caught up from the facts files on the next start.
-        let records = tokio::task::block_in_place(|| {
-            let index = processor.index();
-            index.commit(manifest.seq)?;
-            index.len()
-        })?;
+        manifest = store::commit_batch(
+            &dir,
+            &manifest,
+            &mut processor,
+            changes,
+            &aggregates,
+            &topic,
+            &next_offsets,
+        )
+        .await?;
+        let records = tokio::task::block_in_place(|| processor.index().len())?;
         timer.observe_duration();
         commits += 1;
         m.table_commits.with_label_values(&[name]).inc();

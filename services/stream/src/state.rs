@@ -146,17 +146,3 @@ pub fn judge<F: Fact>(held: Option<&Held>, incoming: &F, partition: i32) -> Verd
     }
     Verdict::Revises
 }
-
-impl Held {
-    /// What the index keeps of `fact`, which arrived on `partition`.
-    pub fn of<F: Fact>(fact: &F, partition: i32) -> Held {
-        let meta = fact.meta();
-        Held {
-            version: meta.version,
-            partition,
-            event_id: meta.event_id.clone(),
-            tombstone: fact.is_tombstone(),
-            month: Arc::clone(&meta.month),
-        }
-    }
-}

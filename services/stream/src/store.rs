@@ -25,7 +25,7 @@ use tracing::info;
 
 use crate::StreamError;
 use crate::aggregate::{AggregateOutput, Aggregates, split_by_month};
-use crate::core::Change;
+use crate::core::{Change, Processor};
 use crate::facts::Fact;
 use crate::index::RecordIndex;
 use crate::pipelines::PipelineKind;
@@ -215,17 +215,24 @@ fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArr
 /// One facts file as a single batch with the facts schema.
 fn read_facts(dir: &Path, schema: &SchemaRef, relative: &str) -> Result<RecordBatch, StreamError> {
     let path = dir.join(relative);
-    let (_, batches) = read_parquet(&path)?;
-    let batches = batches
+    let batches = read_conformed(&path, schema)?;
+    concat_batches(schema, &batches).map_err(|e| StreamError::Facts {
+        table: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// A Parquet file's batches, each with `schema`.
+fn read_conformed(path: &Path, schema: &SchemaRef) -> Result<Vec<RecordBatch>, StreamError> {
+    let (_, batches) = read_parquet(path)?;
+    batches
         .iter()
         .map(|b| conform(schema, b))
-        .collect::<Result<Vec<_>, _>>()
-        .and_then(|b| concat_batches(schema, &b))
+        .collect::<Result<_, _>>()
         .map_err(|e| StreamError::Facts {
             table: path.display().to_string(),
             reason: e.to_string(),
-        })?;
-    Ok(batches)
+        })
 }
 
 /// What one facts partition gets in a commit.
@@ -274,6 +281,24 @@ pub async fn publish<P: PipelineKind>(
         Ok(commit.publish()?)
     })
     .await
+}
+
+/// Publishes a batch's changes ([`publish`]) and then records them in `processor`'s index.
+/// After the manifest, never before: the manifest is the commit point, and an index one commit
+/// behind is caught up from the facts files on the next open.
+pub async fn commit_batch<P: PipelineKind>(
+    dir: &Path,
+    previous: &Manifest,
+    processor: &mut Processor<P>,
+    changes: Vec<Change<P::Fact>>,
+    aggregates: &Aggregates,
+    topic: &str,
+    offsets: &BTreeMap<i32, i64>,
+) -> Result<Manifest, StreamError> {
+    let manifest = publish::<P>(dir, previous, changes, aggregates, topic, offsets).await?;
+    // A durable redb commit: tell tokio this worker is busy so others take its tasks.
+    tokio::task::block_in_place(|| processor.index().commit(manifest.seq))?;
+    Ok(manifest)
 }
 
 /// Which facts partitions the changes touch: where each record's held version sits (to drop it)
@@ -424,12 +449,7 @@ async fn read_months(
         for (table, schema, paths) in wanted {
             let mut rows = Vec::new();
             for path in paths {
-                for batch in read_parquet(&path)?.1 {
-                    rows.push(conform(&schema, &batch).map_err(|e| StreamError::Facts {
-                        table: format!("{table} ({})", path.display()),
-                        reason: e.to_string(),
-                    })?);
-                }
+                rows.extend(read_conformed(&path, &schema)?);
             }
             out.insert(table, rows);
         }

@@ -37,14 +37,9 @@ async fn open(
 }
 
 async fn aggregates() -> Aggregates {
-    Aggregates::load(
-        &PipelineFiles::Embedded,
-        Incidents::SPEC.facts_table,
-        <Incidents as PipelineKind>::Fact::schema(),
-        Incidents::SPEC.aggregates,
-    )
-    .await
-    .unwrap()
+    Aggregates::load::<Incidents>(&PipelineFiles::Embedded)
+        .await
+        .unwrap()
 }
 
 struct Event<'a> {
