@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use crate::support::*;
@@ -37,12 +36,12 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 /// Records as (key, bytes), in delivery order.
-type Stream = Vec<(String, Vec<u8>)>;
+pub(crate) type Stream = Vec<(String, Vec<u8>)>;
 /// Expected `incidents` per (month, crime type).
-type Counts = BTreeMap<(String, String), i64>;
+pub(crate) type Counts = BTreeMap<(String, String), i64>;
 
 /// The stream, in delivery order, and the counts an independent model of it expects.
-fn stream(events: usize, seed: u64) -> (Stream, Counts) {
+pub(crate) fn stream(events: usize, seed: u64) -> (Stream, Counts) {
     let mut rng = StdRng::seed_from_u64(seed);
     let records = events / 3;
     // Each record's versions in order (one key, so one partition keeps that order).
@@ -104,9 +103,8 @@ fn stream(events: usize, seed: u64) -> (Stream, Counts) {
     (out, expected)
 }
 
-async fn produce_fast(bootstrap: &str, topic: &str, records: &[(String, Vec<u8>)]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
+pub(crate) async fn produce_fast(bootstrap: &str, topic: &str, records: &[(String, Vec<u8>)]) {
+    let producer: FutureProducer = producer_config(bootstrap)
         .set("enable.idempotence", "true")
         .set("linger.ms", "20")
         .set("message.timeout.ms", "120000")
@@ -139,7 +137,7 @@ async fn kill_at_scale_random_sigkills_and_a_broker_restart_give_exact_totals() 
     // Its own broker, to restart it; small batches, so kills land in and between commits.
     let l = Lantern::on_broker(
         Broker::own(),
-        "max_batch_events = 2000\npipelines = [\"incidents\"]",
+        "max_batch_events = 2000\npipelines = [\"incidents\"]\ninstance_id = \"killed\"",
     );
     let bootstrap = l.broker.bootstrap();
     let mut rng = StdRng::seed_from_u64(seed + 1);
@@ -162,22 +160,7 @@ async fn kill_at_scale_random_sigkills_and_a_broker_restart_give_exact_totals() 
     }
     l.drain();
 
-    let rows = l.sql(
-        "SELECT month, crime_type, SUM(incidents) AS n FROM incidents_monthly \
-         GROUP BY month, crime_type ORDER BY month, crime_type",
-    );
-    let got: BTreeMap<(String, String), i64> = rows
-        .iter()
-        .map(|r| {
-            (
-                (
-                    r["month"].as_str().unwrap().to_string(),
-                    r["crime_type"].as_str().unwrap().to_string(),
-                ),
-                r["n"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let got = monthly_counts(&l);
     assert_eq!(
         got,
         expected,
@@ -188,4 +171,21 @@ async fn kill_at_scale_random_sigkills_and_a_broker_restart_give_exact_totals() 
     assert_eq!(l.count("SELECT SUM(incidents) FROM incidents_daily"), total);
     let check = l.ok(&["rebuild", "--check"]);
     assert!(!check.contains("DIFFERS"), "{check}");
+}
+
+/// `incidents` per (month, crime type) in the published tables.
+pub(crate) fn monthly_counts(l: &Lantern) -> Counts {
+    let rows = l.sql(
+        "SELECT month, crime_type, SUM(incidents) AS n FROM incidents_monthly \
+         GROUP BY month, crime_type ORDER BY month, crime_type",
+    );
+    rows.iter()
+        .map(|r| {
+            let text = |c: &str| r[c].as_str().unwrap().to_string();
+            (
+                (text("month"), text("crime_type")),
+                r["n"].as_i64().unwrap(),
+            )
+        })
+        .collect()
 }

@@ -16,5 +16,6 @@ mod query_service;
 mod quickstart;
 mod restart;
 mod revisions;
+mod scale_out;
 mod secure_cluster;
 mod slow_broker;

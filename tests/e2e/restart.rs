@@ -7,7 +7,8 @@ use crate::support::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_and_restart_mid_stream_gives_exact_totals() {
     // Small batches: many commits, so the kills land between and inside commits.
-    let l = Lantern::with_config("max_batch_events = 700");
+    // A stable instance id (static membership): each restart takes the partitions straight back.
+    let l = Lantern::with_config("max_batch_events = 700\ninstance_id = \"restarted\"");
     let file = repo_root().join("data/sample/policeuk/2022-09-lancashire-street.csv");
     let rows = csv::Reader::from_path(&file).unwrap().records().count() as i64;
     l.ok(&["import", "police-uk", file.to_str().unwrap()]);

@@ -287,13 +287,15 @@ async fn a_refused_dead_letter_is_spilled_locally_and_the_pipeline_goes_on() {
     l.drain();
     assert_eq!(crime_count(&l, "2022-05", "Burglary"), 2);
 
-    let spill = l
-        .config
-        .parent()
+    // Each shard spills its own partition's dead letters.
+    let shards = l.config.parent().unwrap().join("data/incidents/shards");
+    let spills: Vec<_> = std::fs::read_dir(&shards)
         .unwrap()
-        .join("data/incidents/dead-letters.ndjson");
-    let text = std::fs::read_to_string(&spill)
-        .unwrap_or_else(|e| panic!("no spill file at {}: {e}", spill.display()));
+        .map(|e| e.unwrap().path().join("dead-letters.ndjson"))
+        .filter(|p| p.exists())
+        .collect();
+    assert_eq!(spills.len(), 1, "one spill file under {}", shards.display());
+    let text = std::fs::read_to_string(&spills[0]).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())

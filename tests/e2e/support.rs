@@ -302,8 +302,7 @@ impl Lantern {
     }
 
     pub async fn produce(&self, topic: &str, records: &[(String, Vec<u8>)]) {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", self.broker.bootstrap())
+        let producer: FutureProducer = producer_config(&self.broker.bootstrap())
             .set("message.timeout.ms", "30000")
             .create()
             .unwrap();
@@ -378,6 +377,17 @@ impl ConsumedRecord {
 }
 
 /// A JSON event as (key, bytes).
+/// A producer's settings as Lantern's producers must have them: keyed records partitioned by
+/// Kafka's default (Java) partitioner, which the processor checks.
+pub fn producer_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap).set(
+        "partitioner",
+        lantern_stream::partitioner::PRODUCER_PARTITIONER,
+    );
+    config
+}
+
 pub fn event(key: &str, value: Value) -> (String, Vec<u8>) {
     (key.to_string(), serde_json::to_vec(&value).unwrap())
 }

@@ -1,7 +1,7 @@
 //! `lantern lag`: how far the published tables are behind the topics.
 //!
-//! Lag is read the way restarts read progress: from each pipeline's live manifest (the offsets
-//! its tables reflect), against the topic's end offsets on the broker. `--wait` returns once
+//! Lag is read the way restarts and take-overs read progress: from each shard's live manifest
+//! (the offset its tables reflect), against the topic's end offsets on the broker. `--wait` returns once
 //! every pipeline has caught up, which is how scripts know the tables include what they sent.
 
 use std::time::{Duration, Instant};
@@ -27,17 +27,20 @@ fn lag(config: &Config, consumer: &BaseConsumer) -> anyhow::Result<Vec<(String, 
         let metadata = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(10))
             .with_context(|| format!("reading the partitions of {topic}"))?;
-        let committed = manifests
+        let shards = manifests
             .iter()
-            .find(|(_, m)| &m.pipeline == pipeline)
-            .and_then(|(_, m)| m.offsets.get(topic));
+            .find(|p| &p.name == pipeline)
+            .map(|p| p.shards.as_slice())
+            .unwrap_or_default();
         let mut behind = 0;
         for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
             let (low, high) = consumer
                 .fetch_watermarks(topic, partition.id(), Duration::from_secs(10))
                 .with_context(|| format!("reading the end offset of {topic}/{}", partition.id()))?;
-            let done = committed
-                .and_then(|c| c.get(&partition.id()).copied())
+            let done = shards
+                .iter()
+                .find(|s| s.partition == partition.id())
+                .and_then(|s| s.manifest.offsets.get(topic)?.get(&partition.id()).copied())
                 .unwrap_or(low)
                 .max(low);
             behind += (high - done).max(0);

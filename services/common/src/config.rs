@@ -90,6 +90,11 @@ pub struct TopicsConfig {
 pub struct ProcessorConfig {
     /// Consumer groups are `<group_prefix>-<pipeline>`, one per pipeline.
     pub group_prefix: String,
+    /// This instance's stable name in its consumer groups (Kafka static membership,
+    /// `group.instance.id`), unique per instance. A restarted instance with the same name takes
+    /// its partitions straight back; without one, the group first waits for the old member's
+    /// session to time out. Unset: dynamic membership.
+    pub instance_id: Option<String>,
     /// A batch is committed after this many events...
     pub max_batch_events: usize,
     /// ...or this many milliseconds after its first event, whichever comes first.
@@ -198,6 +203,7 @@ impl Default for ProcessorConfig {
     fn default() -> Self {
         ProcessorConfig {
             group_prefix: "lantern".into(),
+            instance_id: None,
             max_batch_events: 100_000,
             max_batch_wait_ms: 500,
             state_cache_mb: 64,
@@ -352,6 +358,15 @@ impl Config {
                 return Err(invalid(
                     key,
                     format!("{topic:?} is already {other}: every topic must be different"),
+                ));
+            }
+        }
+        if let Some(id) = &self.processor.instance_id {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+            if id.is_empty() || id.len() > 200 || !id.chars().all(allowed) {
+                return Err(invalid(
+                    "processor.instance_id",
+                    format!("{id:?} must be 1 to 200 characters of A-Z, a-z, 0-9, '.', '_', '-'"),
                 ));
             }
         }
@@ -552,6 +567,18 @@ mod tests {
             err.to_string().contains("processor.force_area_code"),
             "{err}"
         );
+        let err = Config::load_with_env(
+            None,
+            env(&[("LANTERN_PROCESSOR__INSTANCE_ID", "\"pod 0\"")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("processor.instance_id"), "{err}");
+        let config = Config::load_with_env(
+            None,
+            env(&[("LANTERN_PROCESSOR__INSTANCE_ID", "lantern-0")]),
+        )
+        .unwrap();
+        assert_eq!(config.processor.instance_id.as_deref(), Some("lantern-0"));
     }
 
     #[test]

@@ -1,36 +1,53 @@
 //! Snapshots: what one query reads.
 //!
-//! Each pipeline's tables change only by a commit (a new manifest named by `CURRENT`). A
-//! [`Snapshot`] holds, for every pipeline, the tables of the one manifest that was current when
-//! the query started, plus the reference tables. The processor may commit while the query runs;
-//! the query keeps reading its manifest's files, because the snapshot pins that manifest with a
-//! reader lease ([`lantern_tables::readers`]) until the last query holding it finishes.
+//! Each pipeline's tables live in shards, one per partition of its topic, and a shard changes
+//! only by a commit (a new manifest named by its `CURRENT`). A [`Snapshot`] holds, for every
+//! pipeline, its tables over the manifest of each shard that was current when the query started,
+//! plus the reference tables. The processors may commit while the query runs; the query keeps
+//! reading its manifests' files, because the snapshot pins each with a reader lease
+//! ([`lantern_tables::readers`]) until the last query holding it finishes.
 //!
-//! [`Catalog::snapshot`] reads each `CURRENT` (a few bytes) per query, so a commit is visible to
-//! the next query without restarting anything. Table providers (schemas read from Parquet
-//! footers) are built once per manifest and shared by all queries on it.
+//! [`Catalog::snapshot`] reads each shard's `CURRENT` (a few bytes) per query, so a commit is
+//! visible to the next query without restarting anything. Table providers (schemas read from
+//! Parquet footers, aggregates summed over shards) are built once per set of manifests and shared
+//! by all queries on it.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use datafusion::catalog::TableProvider;
-use lantern_tables::manifest;
 use lantern_tables::readers::{Pin, ReaderLease};
+use lantern_tables::shards::{self, PublishedShard};
+use lantern_tables::{manifest, register};
 
 use crate::QueryError;
 use crate::access::TableKind;
 
-/// One pipeline's tables as of one manifest, pinned while anyone holds it.
+/// One shard as of one manifest, pinned while anyone holds it.
+#[derive(Debug)]
+struct ShardSnapshot {
+    shard: PublishedShard,
+    seq: u64,
+    _pin: Pin,
+}
+
+/// One pipeline's tables over its shards, each at one manifest.
 #[derive(Debug)]
 pub struct PipelineSnapshot {
     pub pipeline: String,
-    pub seq: u64,
-    /// When the manifest was committed (RFC 3339).
-    pub committed_at: String,
+    shards: Vec<Arc<ShardSnapshot>>,
     tables: BTreeMap<String, (TableKind, Arc<dyn TableProvider>)>,
-    _pin: Pin,
+}
+
+impl PipelineSnapshot {
+    /// `(partition, manifest seq)` of each shard.
+    fn versions(&self) -> Vec<(i32, u64)> {
+        self.shards
+            .iter()
+            .map(|s| (s.shard.partition, s.seq))
+            .collect()
+    }
 }
 
 /// Every table a query may see, each at one committed state.
@@ -68,17 +85,25 @@ impl Snapshot {
         out
     }
 
-    /// `(pipeline, manifest seq)` of each pipeline in this snapshot, for the audit log.
+    /// `("pipeline/partition", manifest seq)` of each shard in this snapshot, for the audit log.
     pub fn versions(&self) -> Vec<(String, u64)> {
         self.pipelines
             .iter()
-            .map(|p| (p.pipeline.clone(), p.seq))
+            .flat_map(|p| {
+                p.versions()
+                    .into_iter()
+                    .map(|(partition, seq)| (format!("{}/{partition}", p.pipeline), seq))
+            })
             .collect()
     }
 
-    /// The latest commit time among the pipelines (RFC 3339), if any has committed.
+    /// The latest commit time among the shards (RFC 3339), if any has committed.
     pub fn committed_at(&self) -> Option<&str> {
-        self.pipelines.iter().map(|p| p.committed_at.as_str()).max()
+        self.pipelines
+            .iter()
+            .flat_map(|p| p.shards.iter())
+            .map(|s| s.shard.manifest.committed_at.as_str())
+            .max()
     }
 }
 
@@ -119,20 +144,46 @@ impl Catalog {
         }
     }
 
-    /// The current snapshot: each pipeline at the manifest `CURRENT` names now. Pipelines that
-    /// have not committed yet are absent.
+    /// The current snapshot: each shard of each pipeline at the manifest its `CURRENT` names
+    /// now. Pipelines that have not committed yet are absent.
     pub async fn snapshot(&self) -> Result<Arc<Snapshot>, QueryError> {
         let mut current = self.current.lock().await;
-        for dir in pipeline_dirs(&self.data_dir)? {
-            let Some(name) = manifest::current_name(&dir)? else {
-                continue;
-            };
-            let seq = manifest::seq_of(&name);
-            if current.get(&dir).map(|p| Some(p.seq)) == Some(seq) {
+        for dir in shards::pipeline_dirs(&self.data_dir)? {
+            shards::check_layout(&dir)?;
+            let mut live = Vec::new();
+            for (partition, shard_dir) in shards::shard_dirs(&dir)? {
+                if let Some(name) = manifest::current_name(&shard_dir)? {
+                    live.push((partition, shard_dir, name));
+                }
+            }
+            if live.is_empty() {
                 continue;
             }
-            let loaded = self.load(&dir, &name).await?;
-            current.insert(dir, Arc::new(loaded));
+            let cached = current.get(&dir);
+            let unchanged = cached.is_some_and(|p| {
+                p.versions()
+                    .into_iter()
+                    .eq(live.iter().map(|(partition, _, name)| {
+                        (*partition, manifest::seq_of(name).unwrap_or(u64::MAX))
+                    }))
+            });
+            if unchanged {
+                continue;
+            }
+            let mut loaded = Vec::with_capacity(live.len());
+            for (partition, shard_dir, name) in &live {
+                let reused = cached.and_then(|p| {
+                    p.shards.iter().find(|s| {
+                        s.shard.partition == *partition && Some(s.seq) == manifest::seq_of(name)
+                    })
+                });
+                loaded.push(match reused {
+                    Some(shard) => Arc::clone(shard),
+                    None => Arc::new(self.load_shard(*partition, shard_dir, name)?),
+                });
+            }
+            let pipeline = self.combine(loaded).await?;
+            current.insert(dir, Arc::new(pipeline));
         }
         Ok(Arc::new(Snapshot {
             pipelines: current.values().cloned().collect(),
@@ -150,7 +201,12 @@ impl Catalog {
         }
     }
 
-    async fn load(&self, dir: &Path, name: &str) -> Result<PipelineSnapshot, QueryError> {
+    fn load_shard(
+        &self,
+        partition: i32,
+        dir: &Path,
+        name: &str,
+    ) -> Result<ShardSnapshot, QueryError> {
         // Pin first, then read: the garbage collector's grace period covers the moment between
         // reading CURRENT and this pin; from here on the lease keeps the files.
         let seq = manifest::seq_of(name).ok_or_else(|| lantern_tables::TableError::Manifest {
@@ -159,28 +215,37 @@ impl Catalog {
         })?;
         let pin = self.lease(dir).pin(seq)?;
         let manifest = manifest::load(dir, name)?;
+        Ok(ShardSnapshot {
+            shard: PublishedShard {
+                partition,
+                dir: dir.to_path_buf(),
+                manifest,
+            },
+            seq,
+            _pin: pin,
+        })
+    }
+
+    /// A pipeline's tables over `shards`.
+    async fn combine(
+        &self,
+        shards: Vec<Arc<ShardSnapshot>>,
+    ) -> Result<PipelineSnapshot, QueryError> {
+        let published: Vec<PublishedShard> = shards.iter().map(|s| s.shard.clone()).collect();
         let state = self.loader.state();
         let mut tables = BTreeMap::new();
-        for (table, files) in &manifest.tables {
-            let provider = lantern_tables::register::listing_table(
-                &state,
-                table,
-                &manifest.table_paths(dir, table),
-            )
-            .await?;
-            let kind = if files.internal {
-                TableKind::Internal
-            } else {
-                TableKind::Aggregate
+        for (table, internal) in register::tables_of(&published) {
+            let provider = register::combined_table(&state, table, &published).await?;
+            let kind = match internal {
+                true => TableKind::Internal,
+                false => TableKind::Aggregate,
             };
-            tables.insert(table.clone(), (kind, provider as Arc<dyn TableProvider>));
+            tables.insert(table.to_string(), (kind, provider));
         }
         Ok(PipelineSnapshot {
-            pipeline: manifest.pipeline,
-            seq,
-            committed_at: manifest.committed_at,
+            pipeline: published[0].manifest.pipeline.clone(),
+            shards,
             tables,
-            _pin: pin,
         })
     }
 
@@ -192,24 +257,4 @@ impl Catalog {
                 .or_insert_with(|| ReaderLease::new(dir, &self.reader_id)),
         )
     }
-}
-
-fn pipeline_dirs(data_dir: &Path) -> Result<Vec<PathBuf>, QueryError> {
-    let entries = match fs::read_dir(data_dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(lantern_tables::TableError::Io {
-                path: data_dir.to_path_buf(),
-                source,
-            }
-            .into());
-        }
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    Ok(dirs)
 }

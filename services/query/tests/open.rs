@@ -23,27 +23,50 @@ fn batch(months: &[&str], counts: &[i64]) -> RecordBatch {
     .unwrap()
 }
 
-#[tokio::test]
-async fn open_registers_published_tables_but_not_internal_ones() {
-    let data_dir = tempfile::tempdir().unwrap();
-    let pipeline_dir = data_dir.path().join("incidents");
-    let mut commit = Commit::begin(&pipeline_dir, "incidents", None);
-    let jan = batch(&["2024-01"], &[3]);
-    let feb = batch(&["2024-02"], &[4]);
-    let schema = jan.schema();
+/// Publishes one shard of the `incidents` pipeline with `monthly` rows and an internal table.
+fn publish_shard(data_dir: &std::path::Path, partition: i32, monthly: &[RecordBatch]) {
+    let dir = lantern_tables::shards::shard_dir(&data_dir.join("incidents"), partition);
+    let mut commit = Commit::begin(&dir, "incidents", None);
+    let schema = monthly[0].schema();
     commit
-        .ensure_table("incidents_monthly", false, schema.clone())
+        .ensure_table(
+            "incidents_monthly",
+            false,
+            &["incidents".into()],
+            schema.clone(),
+        )
         .unwrap();
+    for batch in monthly {
+        let month = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .value(0);
+        commit
+            .put_partition(
+                "incidents_monthly",
+                month,
+                schema.clone(),
+                std::slice::from_ref(batch),
+            )
+            .unwrap();
+    }
     commit
-        .put_partition("incidents_monthly", "2024-01", schema.clone(), &[jan])
-        .unwrap();
-    commit
-        .put_partition("incidents_monthly", "2024-02", schema.clone(), &[feb])
-        .unwrap();
-    commit
-        .ensure_table("incident_facts", true, schema.clone())
+        .ensure_table("incident_facts", true, &[], schema.clone())
         .unwrap();
     commit.publish().unwrap();
+}
+
+#[tokio::test]
+async fn open_registers_published_tables_summed_over_shards_but_not_internal_ones() {
+    let data_dir = tempfile::tempdir().unwrap();
+    publish_shard(data_dir.path(), 0, &[batch(&["2024-01"], &[3])]);
+    publish_shard(
+        data_dir.path(),
+        1,
+        &[batch(&["2024-01"], &[2]), batch(&["2024-02"], &[4])],
+    );
 
     let service = QueryService::open(data_dir.path()).await.unwrap();
     assert_eq!(service.tables(), vec!["incidents_monthly".to_string()]);
@@ -54,7 +77,7 @@ async fn open_registers_published_tables_but_not_internal_ones() {
         .unwrap();
     assert_eq!(
         format_batches(&batches, OutputFormat::Csv).unwrap(),
-        "month,incidents\n2024-01,3\n2024-02,4\n"
+        "month,incidents\n2024-01,5\n2024-02,4\n"
     );
 
     // Internal per-record tables are not reachable.

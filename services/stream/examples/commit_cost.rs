@@ -50,7 +50,7 @@ async fn main() {
         .await
         .unwrap();
     let reference = Arc::new(ReferenceData::load(&PipelineFiles::Embedded, "E23000003").unwrap());
-    let mut core = Processor::<Incidents>::new(reference, index, BTreeMap::new());
+    let mut core = Processor::<Incidents>::new(reference, index, BTreeMap::new(), 1);
 
     let mut commit = async |core: &mut Processor<Incidents>, batch: &[RawMessage]| {
         let out = core.process(batch).unwrap();

@@ -71,7 +71,7 @@ async fn main() {
     let (mut manifest, index) = store::open::<Incidents>(&dir, &aggregates, cache)
         .await
         .unwrap();
-    let mut core = Processor::<Incidents>::new(Arc::clone(&reference), index, BTreeMap::new());
+    let mut core = Processor::<Incidents>::new(Arc::clone(&reference), index, BTreeMap::new(), 1);
     let (_, idle) = rss_mib();
 
     let started = Instant::now();

@@ -152,6 +152,15 @@ impl Shape {
         })
     }
 
+    /// The measure columns: what is summed when shards or deltas are combined.
+    pub fn measures(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|(_, m)| *m)
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
     fn keys(&self) -> impl Iterator<Item = &str> {
         self.columns
             .iter()

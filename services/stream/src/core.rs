@@ -17,6 +17,7 @@ use lantern_schemas::Event;
 use crate::StreamError;
 use crate::facts::Fact;
 use crate::index::{Held, RecordIndex};
+use crate::partitioner::partition_for;
 use crate::pipelines::PipelineKind;
 use crate::state::{Verdict, judge};
 use crate::time::MonthLabels;
@@ -77,6 +78,9 @@ pub enum Stage {
     Validate,
     /// Valid, but contradicts the record's stored history (see [`crate::state`]).
     Conflict,
+    /// Valid, but on another partition than its record id belongs on (see
+    /// [`crate::partitioner`]).
+    Partition,
 }
 
 impl Stage {
@@ -86,6 +90,7 @@ impl Stage {
             Stage::Decode => "decode",
             Stage::Validate => "validate",
             Stage::Conflict => "conflict",
+            Stage::Partition => "partition",
         }
     }
 }
@@ -124,6 +129,8 @@ pub struct Counts {
     pub revised: u64,
     pub duplicate: u64,
     pub stale: u64,
+    /// Below the published offset: already in the tables (read again after a take-over).
+    pub replayed: u64,
 }
 
 /// Everything one batch produced.
@@ -143,24 +150,30 @@ pub struct Processor<P: PipelineKind> {
     reference: Arc<ReferenceData>,
     months: MonthLabels,
     index: RecordIndex,
-    /// Where each partition should continue, to notice records a broker fails to return.
+    /// Where each partition should continue: earlier offsets are already published, later ones
+    /// mean the broker failed to return records.
     expected_next: BTreeMap<i32, i64>,
+    /// Partitions of the topic, to check each record arrives on its own.
+    partitions: i32,
     _pipeline: std::marker::PhantomData<P>,
 }
 
 impl<P: PipelineKind> Processor<P> {
     /// A processor over `index` (caught up with the published manifest), expecting each
-    /// partition to continue at `expected_next` (the published offsets).
+    /// partition to continue at `expected_next` (the published offsets), for a topic of
+    /// `partitions` partitions.
     pub fn new(
         reference: Arc<ReferenceData>,
         index: RecordIndex,
         expected_next: BTreeMap<i32, i64>,
+        partitions: i32,
     ) -> Self {
         Processor {
             reference,
             months: MonthLabels::default(),
             index,
             expected_next,
+            partitions,
             _pipeline: std::marker::PhantomData,
         }
     }
@@ -187,14 +200,17 @@ impl<P: PipelineKind> Processor<P> {
         for (index, message) in batch.iter().enumerate() {
             out.counts.received += 1;
             let (partition, offset) = (message.partition(), message.offset());
-            if let Some(&expected) = self.expected_next.get(&partition)
-                && offset > expected
-            {
-                out.gaps.push(OffsetGap {
+            match self.expected_next.get(&partition) {
+                Some(&expected) if offset < expected => {
+                    out.counts.replayed += 1;
+                    continue;
+                }
+                Some(&expected) if offset > expected => out.gaps.push(OffsetGap {
                     partition,
                     expected,
                     got: offset,
-                });
+                }),
+                _ => {}
             }
             self.expected_next.insert(partition, offset + 1);
             out.next_offsets.insert(partition, offset + 1);
@@ -213,8 +229,22 @@ impl<P: PipelineKind> Processor<P> {
             out.counts.accepted += 1;
             let fact = P::enrich(event, &self.reference, &mut self.months);
             let id = Arc::clone(fact.record_id());
+            let home = partition_for(id.as_bytes(), self.partitions);
+            if home != partition {
+                out.dead_letters.push(DeadLetter {
+                    index,
+                    stage: Stage::Partition,
+                    reason: format!(
+                        "record {id} belongs on partition {home} of {} (Kafka's default \
+                         partitioner on the record id) but arrived on partition {partition}: \
+                         producers must key every version by the record id",
+                        self.partitions
+                    ),
+                });
+                continue;
+            }
             let held = self.index.get(&id)?;
-            match judge(held.as_ref(), &fact, partition) {
+            match judge(held.as_ref(), &fact) {
                 Verdict::New => out.counts.new += 1,
                 Verdict::Revises => out.counts.revised += 1,
                 Verdict::Duplicate => {
@@ -234,8 +264,7 @@ impl<P: PipelineKind> Processor<P> {
                     continue;
                 }
             }
-            self.index
-                .stage(Arc::clone(&id), Held::of(&fact, partition));
+            self.index.stage(Arc::clone(&id), Held::of(&fact));
             match changed.get(&id) {
                 // Revised again within the batch: the change keeps what was held before it.
                 Some(&at) => out.changes[at].new = fact,

@@ -43,28 +43,21 @@ const SEQ: &str = "seq";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     pub version: u64,
-    /// The Kafka partition its versions arrive on; [`UNKNOWN_PARTITION`] when re-indexed from
-    /// the facts files, which do not record it (the next version sets it).
-    pub partition: i32,
     pub event_id: String,
     pub tombstone: bool,
     pub month: Arc<str>,
 }
 
-/// [`Held::partition`] of a record re-indexed from the facts files.
-pub const UNKNOWN_PARTITION: i32 = -1;
-
 /// Version of the entry encoding; an index in another format is rebuilt from the facts.
-const FORMAT: u64 = 2;
+const FORMAT: u64 = 3;
 const FORMAT_KEY: &str = "format";
 
 impl Held {
-    /// What the index keeps of `fact`, which arrived on `partition`.
-    pub fn of<F: Fact>(fact: &F, partition: i32) -> Held {
+    /// What the index keeps of `fact`.
+    pub fn of<F: Fact>(fact: &F) -> Held {
         let meta = fact.meta();
         Held {
             version: meta.version,
-            partition,
             event_id: meta.event_id.clone(),
             tombstone: fact.is_tombstone(),
             month: Arc::clone(&meta.month),
@@ -72,9 +65,8 @@ impl Held {
     }
 
     fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(14 + self.month.len() + self.event_id.len());
+        let mut out = Vec::with_capacity(10 + self.month.len() + self.event_id.len());
         out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(&self.partition.to_le_bytes());
         out.push(u8::from(self.tombstone));
         out.push(self.month.len() as u8);
         out.extend_from_slice(self.month.as_bytes());
@@ -84,14 +76,12 @@ impl Held {
 
     fn decode(bytes: &[u8]) -> Option<Held> {
         let version = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
-        let partition = i32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?);
-        let tombstone = *bytes.get(12)? != 0;
-        let month_len = *bytes.get(13)? as usize;
-        let month = std::str::from_utf8(bytes.get(14..14 + month_len)?).ok()?;
-        let event_id = std::str::from_utf8(bytes.get(14 + month_len..)?).ok()?;
+        let tombstone = *bytes.get(8)? != 0;
+        let month_len = *bytes.get(9)? as usize;
+        let month = std::str::from_utf8(bytes.get(10..10 + month_len)?).ok()?;
+        let event_id = std::str::from_utf8(bytes.get(10 + month_len..)?).ok()?;
         Some(Held {
             version,
-            partition,
             event_id: event_id.to_string(),
             tombstone,
             month: Arc::from(month),
@@ -99,7 +89,7 @@ impl Held {
     }
 }
 
-/// The index of one pipeline (or, later, of one partition of it).
+/// The index of one shard (one partition of a pipeline's topic).
 pub struct RecordIndex {
     /// A snapshot for lookups, refreshed after each commit. Declared before `db` so that it is
     /// dropped first: a read transaction still open when the database closes keeps redb from
@@ -364,7 +354,6 @@ pub fn held_rows(batch: &RecordBatch, tombstone: &str) -> Result<Vec<(String, He
                 ids.value(row).to_string(),
                 Held {
                     version: versions.value(row),
-                    partition: UNKNOWN_PARTITION,
                     event_id: events.value(row).to_string(),
                     tombstone: statuses.value(row) == tombstone,
                     month,
@@ -381,7 +370,6 @@ mod tests {
     fn held(version: u64, month: &str) -> Held {
         Held {
             version,
-            partition: 0,
             event_id: format!("e{version}"),
             tombstone: version == 3,
             month: Arc::from(month),

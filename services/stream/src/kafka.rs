@@ -12,6 +12,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 
 use crate::StreamError;
+use crate::group::GroupContext;
+use crate::partitioner::PRODUCER_PARTITIONER;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -97,45 +99,41 @@ pub fn check_connection(
     }
 }
 
-/// The context of a pipeline's consumer: librdkafka's client-wide errors as log lines, except
-/// end-of-partition, which rust-rdkafka also passes here (as a "global error") although it is
-/// the normal event drain mode waits for: logging it at ERROR would cry wolf on every catch-up.
-pub struct PipelineContext;
-
-impl ClientContext for PipelineContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
-            tracing::trace!(reason, "Reached the end of a partition.");
-        } else {
-            tracing::error!(%error, reason, "Kafka client error.");
-        }
-    }
-}
-
-impl ConsumerContext for PipelineContext {}
-
 /// The consumer type of a pipeline.
-pub type PipelineConsumer = StreamConsumer<PipelineContext>;
+pub type PipelineConsumer = StreamConsumer<GroupContext>;
 
-/// A consumer for one pipeline. Offsets are never committed or stored automatically: the
-/// processor commits them itself, after the output they produced is published.
-pub fn consumer(kafka: &KafkaConfig, group_id: &str) -> Result<PipelineConsumer, StreamError> {
-    client_config(kafka)
+/// A consumer for one pipeline, a member of `group_id` sharing partitions cooperatively (see
+/// [`crate::group`]). Offsets are never committed or stored automatically: the processor commits
+/// them itself, after the output they produced is published.
+pub fn consumer(
+    kafka: &KafkaConfig,
+    group_id: &str,
+    instance_id: Option<&str>,
+    context: GroupContext,
+) -> Result<PipelineConsumer, StreamError> {
+    let mut config = client_config(kafka);
+    if let Some(id) = instance_id {
+        config.set("group.instance.id", id);
+    }
+    config
         .set("group.id", group_id)
+        .set("partition.assignment.strategy", "cooperative-sticky")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         // End-of-partition events tell drain mode it has caught up, at no extra request.
         .set("enable.partition.eof", "true")
-        .create_with_context(PipelineContext)
+        .create_with_context(context)
         .map_err(StreamError::kafka(format!(
             "creating consumer for group {group_id}"
         )))
 }
 
-/// An idempotent producer (no duplicates from internal retries), acknowledged by all replicas.
+/// An idempotent producer (no duplicates from internal retries), acknowledged by all replicas,
+/// partitioning keys as Kafka's Java client does (see [`crate::partitioner`]).
 pub fn producer(kafka: &KafkaConfig) -> Result<FutureProducer, StreamError> {
     client_config(kafka)
+        .set("partitioner", PRODUCER_PARTITIONER)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")

@@ -13,11 +13,11 @@ pub struct StreamMetrics {
     pub events_received: IntCounterVec,
     /// Messages that decoded and validated.
     pub events_accepted: IntCounterVec,
-    /// Messages sent to the dead-letter topic, by stage (decode | validate).
+    /// Messages sent to the dead-letter topic, by stage (decode | validate | conflict | partition).
     pub events_dead_lettered: IntCounterVec,
     /// Dead letters the dead-letter topic refused, written to the local spill file instead.
     pub dead_letters_spilled: IntCounterVec,
-    /// Valid messages that changed nothing, by reason (duplicate | stale_version).
+    /// Messages that changed nothing, by reason (duplicate | stale_version | already_published).
     pub events_discarded: IntCounterVec,
     /// Next offset committed per partition, after the output it covers was published.
     pub committed_offset: IntGaugeVec,
@@ -25,8 +25,11 @@ pub struct StreamMetrics {
     pub table_commits: IntCounterVec,
     /// Time to publish one commit (facts, aggregates, manifest).
     pub commit_duration: HistogramVec,
-    /// Records held in state (latest versions, tombstones included).
+    /// Records held in state (latest versions, tombstones included) in the shards this
+    /// instance owns.
     pub state_records: IntGaugeVec,
+    /// Shards (partitions) this instance owns.
+    pub shards_owned: IntGaugeVec,
     /// Offsets skipped between consecutive records of a partition. Normal on compacted or
     /// transactional topics; on Lantern's plain topics it means the broker lost records.
     pub offsets_skipped: IntCounterVec,
@@ -80,7 +83,7 @@ impl StreamMetrics {
             )?,
             events_discarded: counter(
                 "lantern_stream_events_discarded_total",
-                "Valid messages that changed nothing (duplicate or stale version).",
+                "Messages that changed nothing (duplicate, stale version, or already published).",
                 &["pipeline", "reason"],
             )?,
             committed_offset: gauge(
@@ -97,6 +100,11 @@ impl StreamMetrics {
             state_records: gauge(
                 "lantern_stream_state_records",
                 "Records held in processor state.",
+                &["pipeline"],
+            )?,
+            shards_owned: gauge(
+                "lantern_stream_shards_owned",
+                "Shards (partitions of the pipeline's topic) this instance owns.",
                 &["pipeline"],
             )?,
             offsets_skipped: counter(

@@ -1,6 +1,6 @@
-//! Running the pipelines: restore, consume, apply, publish, commit — in that order.
+//! Running the pipelines: join the group, take shards over, consume, apply, publish, commit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 use lantern_common::Config;
 use lantern_common::http::Readiness;
 use lantern_enrich::ReferenceData;
-use lantern_tables::Manifest;
-use lantern_tables::commit::collect_garbage;
 use lantern_tables::manifest::pipeline_dir;
+use lantern_tables::shards::check_layout;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -18,12 +17,11 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::aggregate::Aggregates;
-use crate::core::{Processed, Processor};
-use crate::dlq::DeadLetters;
+use crate::group::{GroupContext, Membership};
 use crate::kafka::PipelineConsumer;
 use crate::pipelines::{PipelineKind, PipelineVisitor, with_pipeline};
-use crate::source::PartitionEnds;
-use crate::{StreamError, StreamMetrics, kafka, store};
+use crate::shard::{Shard, ShardEnv, Shards};
+use crate::{StreamError, StreamMetrics, kafka};
 
 /// Options of one `run`.
 #[derive(Debug, Clone, Default)]
@@ -45,9 +43,6 @@ pub struct PipelineSummary {
 
 /// How often the processor looks at the partitions' ends while idle, in drain mode.
 const IDLE_POLL: Duration = Duration::from_millis(500);
-/// Manifests kept for readers that opened an older snapshot.
-const KEEP_MANIFESTS: usize = 5;
-const GC_MIN_AGE: Duration = Duration::from_secs(60);
 
 /// Everything a pipeline task needs, shared read-only.
 struct Env {
@@ -172,8 +167,9 @@ impl PipelineVisitor for Spawn<'_> {
     }
 }
 
-/// One pipeline's life: restore state, assign partitions at the published offsets, then loop:
-/// batch → core → dead letters → publish → commit offsets.
+/// One pipeline's life: join the consumer group, then loop: batch → take over newly assigned
+/// partitions' shards, let revoked ones go → each shard applies its messages and commits → Kafka
+/// offsets.
 async fn run_pipeline<P: PipelineKind>(
     env: Arc<Env>,
     mut stopped: watch::Receiver<bool>,
@@ -182,65 +178,74 @@ async fn run_pipeline<P: PipelineKind>(
     let config = &env.config;
     let name = P::SPEC.name;
     let dir = pipeline_dir(&config.storage.data_dir, name);
-    // Held until this function returns: a second process on the same data dir fails here.
-    let _lock = lantern_tables::lock_pipeline(&dir)?;
+    check_layout(&dir)?;
     let aggregates = Aggregates::load::<P>(&config.pipelines.files()).await?;
-    let cache_bytes = (config.processor.state_cache_mb as usize) << 20;
-    let (mut manifest, index) = store::open::<P>(&dir, &aggregates, cache_bytes).await?;
-    info!(
-        pipeline = name,
-        seq = manifest.seq,
-        records = index.len()?,
-        "Opened the published tables and the record index."
-    );
-
     let topic = P::topic(&config.topics).to_string();
     let group = format!("{}-{}", config.processor.group_prefix, name);
-    let consumer = Arc::new(kafka::consumer(&config.kafka, &group)?);
-    let partitions = wait_for_partitions(&consumer, &topic, &mut stopped).await?;
-    let Some(partitions) = partitions else {
-        return Ok(summary(name, index.len()?, 0, 0, 0));
+    let context = GroupContext::new(name, dir.clone());
+    let instance = config.processor.instance_id.as_deref();
+    let consumer = Arc::new(kafka::consumer(&config.kafka, &group, instance, context)?);
+    let Some(partitions) = wait_for_partitions(&consumer, &topic, &mut stopped).await? else {
+        return Ok(summary(name, 0, 0, 0, 0));
     };
-    assign(&consumer, &topic, &partitions, &manifest)?;
-    let published = manifest.offsets.get(&topic).cloned().unwrap_or_default();
-    let mut processor = Processor::<P>::new(Arc::clone(&env.reference), index, published);
-    let mut dead_letters = DeadLetters::new(
-        kafka::producer(&config.kafka)?,
-        config.topics.dead_letter.clone(),
-        name,
-        crate::dlq::spill_path(&dir),
-    );
+    consumer
+        .subscribe(&[&topic])
+        .map_err(StreamError::kafka(format!("subscribing to {topic}")))?;
+    let shard_env = ShardEnv {
+        pipeline_dir: dir,
+        topic: topic.clone(),
+        partitions: partitions.len() as i32,
+        aggregates,
+        reference: Arc::clone(&env.reference),
+        cache_bytes: (config.processor.state_cache_mb as usize) << 20,
+        producer: kafka::producer(&config.kafka)?,
+        dead_letter_topic: config.topics.dead_letter.clone(),
+        metrics: env.metrics.clone(),
+    };
     let _ = ready.send(()).await;
     info!(
         pipeline = name,
         topic,
         group,
         partitions = partitions.len(),
-        "Consuming."
+        "Joined the consumer group; consuming."
     );
 
     let m = &env.metrics;
     let (mut total_received, mut total_dead, mut commits) = (0u64, 0u64, 0u64);
     let max_wait = Duration::from_millis(config.processor.max_batch_wait_ms);
-    let mut ends = PartitionEnds::new(&partitions);
+    let mut owned = Owned::default();
+    let mut shards: Shards<P> = BTreeMap::new();
 
     loop {
-        let batch = crate::source::next_batch(
+        let mut batch = crate::source::next_batch(
             &consumer,
             config.processor.max_batch_events,
             max_wait,
             IDLE_POLL,
-            &mut ends,
             &mut stopped,
         )
         .await;
+        // The group's changes arrive inside the consumer's poll; apply them between batches.
+        owned.apply(consumer.context().take_changes(), &mut shards);
+        for partition in owned.missing(&shards) {
+            match Shard::take_over(&shard_env, partition, &mut stopped).await? {
+                Some(shard) => shards.insert(partition, shard),
+                None => break, // shutdown while waiting for the previous owner
+            };
+        }
+        m.shards_owned
+            .with_label_values(&[name])
+            .set(shards.len() as i64);
+        // Messages of a partition given away since they were read are the new owner's to read.
+        batch.retain(|message| shards.contains_key(&message.partition()));
         if batch.is_empty() {
             if *stopped.borrow() {
                 break;
             }
-            // Every batch before this empty one is published, so reaching every partition's
-            // end means everything there was to read is in the tables.
-            if env.options.drain && ends.all_at_end() {
+            // Every batch before this empty one is published, so reaching every owned
+            // partition's end means everything there was to read is in the tables.
+            if env.options.drain && consumer.context().caught_up() {
                 info!(
                     pipeline = name,
                     "Caught up with every partition; draining done."
@@ -250,112 +255,76 @@ async fn run_pipeline<P: PipelineKind>(
             continue;
         }
 
-        // CPU work and index lookups: tell tokio this worker is busy so others take its tasks.
-        let processed = tokio::task::block_in_place(|| processor.process(&batch))?;
-        record_metrics(m, name, &topic, &processed);
-        for letter in &processed.dead_letters {
-            let message = &batch[letter.index];
-            warn!(
-                pipeline = name,
-                partition = message.partition(),
-                offset = message.offset(),
-                stage = letter.stage.as_str(),
-                reason = letter.reason,
-                "Dead-lettered a record."
-            );
-            dead_letters
-                .send(message, letter.stage.as_str(), &letter.reason)
-                .await?;
+        // The batch is sorted by partition, then offset.
+        for messages in batch.chunk_by(|a, b| a.partition() == b.partition()) {
+            let partition = messages[0].partition();
+            let shard = shards
+                .get_mut(&partition)
+                .expect("the batch holds only owned partitions");
+            let applied = shard.apply(&shard_env, messages).await?;
+            total_received += applied.received;
+            total_dead += applied.dead_lettered;
+            if let Some(next) = applied.next_offset {
+                commits += 1;
+                // Kafka's committed offsets follow the manifest (which is what take-overs and
+                // restarts use); committing them lets operators see lag with Kafka's tools.
+                commit_offset(&consumer, &topic, partition, next, name, m);
+            }
         }
-        // Dead letters must be durable before the offsets that skip them are committed.
-        let flushed = dead_letters.flush().await?;
-        total_dead += (flushed.delivered + flushed.spilled) as u64;
-        m.dead_letters_spilled
-            .with_label_values(&[name])
-            .inc_by(flushed.spilled as u64);
-        total_received += batch.len() as u64;
-
-        let timer = m.commit_timer(name).start_timer();
-        let Processed {
-            changes,
-            next_offsets,
-            ..
-        } = processed;
-        manifest = store::commit_batch(
-            &dir,
-            &manifest,
-            &mut processor,
-            changes,
-            &aggregates,
-            &topic,
-            &next_offsets,
-        )
-        .await?;
-        let records = tokio::task::block_in_place(|| processor.index().len())?;
-        timer.observe_duration();
-        commits += 1;
-        m.table_commits.with_label_values(&[name]).inc();
         m.state_records
             .with_label_values(&[name])
-            .set(records as i64);
-
-        // Kafka's committed offsets follow the manifest (which is what restarts use); committing
-        // them lets operators see consumer lag with standard Kafka tools.
-        commit_offsets(&consumer, &topic, &next_offsets, name, m);
-        let gc_dir = dir.clone();
-        let gc = store::blocking(name, move || {
-            collect_garbage(&gc_dir, KEEP_MANIFESTS, GC_MIN_AGE).map_err(StreamError::from)
-        });
-        if let Err(error) = gc.await {
-            warn!(%error, pipeline = name, "Garbage collection of old table files failed; will retry.");
-        }
+            .set(records(&mut shards)? as i64);
     }
     Ok(summary(
         name,
-        processor.index().len()?,
+        records(&mut shards)?,
         total_received,
         total_dead,
         commits,
     ))
 }
 
-/// Counts what the core did with a batch, and makes skipped offsets loud.
-fn record_metrics<F>(m: &StreamMetrics, pipeline: &str, topic: &str, processed: &Processed<F>) {
-    let counts = &processed.counts;
-    m.events_received
-        .with_label_values(&[pipeline, topic])
-        .inc_by(counts.received);
-    m.events_accepted
-        .with_label_values(&[pipeline])
-        .inc_by(counts.accepted);
-    for (reason, n) in [
-        ("duplicate", counts.duplicate),
-        ("stale_version", counts.stale),
-    ] {
-        m.events_discarded
-            .with_label_values(&[pipeline, reason])
-            .inc_by(n);
+/// The partitions the group has given this instance.
+#[derive(Debug, Default)]
+struct Owned {
+    partitions: BTreeSet<i32>,
+}
+
+impl Owned {
+    /// Applies the group's changes, in order; a revoked partition's shard is closed at once,
+    /// which releases its lock to the next owner.
+    fn apply<P: PipelineKind>(&mut self, changes: Vec<Membership>, shards: &mut Shards<P>) {
+        for change in changes {
+            match change {
+                Membership::Assigned(partitions) => self.partitions.extend(partitions),
+                Membership::Revoked(partitions) => {
+                    for partition in partitions {
+                        self.partitions.remove(&partition);
+                        if shards.remove(&partition).is_some() {
+                            info!(pipeline = P::SPEC.name, partition, "Let the shard go.");
+                        }
+                    }
+                }
+            }
+        }
     }
-    for letter in &processed.dead_letters {
-        m.events_dead_lettered
-            .with_label_values(&[pipeline, letter.stage.as_str()])
-            .inc();
+
+    /// Owned partitions whose shard is not open yet.
+    fn missing<P: PipelineKind>(&self, shards: &Shards<P>) -> Vec<i32> {
+        self.partitions
+            .iter()
+            .copied()
+            .filter(|p| !shards.contains_key(p))
+            .collect()
     }
-    for gap in &processed.gaps {
-        // Lantern's topics are neither compacted nor transactional, so a jump means the broker
-        // did not return records it acknowledged.
-        warn!(
-            pipeline,
-            topic,
-            partition = gap.partition,
-            expected = gap.expected,
-            offset = gap.got,
-            "The broker skipped offsets."
-        );
-        m.offsets_skipped
-            .with_label_values(&[pipeline, topic, &gap.partition.to_string()])
-            .inc_by((gap.got - gap.expected) as u64);
+}
+
+fn records<P: PipelineKind>(shards: &mut Shards<P>) -> Result<u64, StreamError> {
+    let mut total = 0;
+    for shard in shards.values_mut() {
+        total += shard.records()?;
     }
+    Ok(total)
 }
 
 fn summary(
@@ -374,30 +343,30 @@ fn summary(
     }
 }
 
-fn commit_offsets(
+fn commit_offset(
     consumer: &PipelineConsumer,
     topic: &str,
-    offsets: &BTreeMap<i32, i64>,
+    partition: i32,
+    next: i64,
     pipeline: &str,
     m: &StreamMetrics,
 ) {
     let mut list = TopicPartitionList::new();
-    for (&partition, &next) in offsets {
-        if list
-            .add_partition_offset(topic, partition, Offset::Offset(next))
-            .is_ok()
-        {
-            m.committed_offset
-                .with_label_values(&[pipeline, topic, &partition.to_string()])
-                .set(next);
-        }
+    if list
+        .add_partition_offset(topic, partition, Offset::Offset(next))
+        .is_err()
+    {
+        return;
     }
+    m.committed_offset
+        .with_label_values(&[pipeline, topic, &partition.to_string()])
+        .set(next);
     if let Err(error) = consumer.commit(&list, CommitMode::Async) {
-        warn!(%error, pipeline, "Committing offsets to Kafka failed; the published manifest still holds them.");
+        warn!(%error, pipeline, partition, "Committing an offset to Kafka failed; the published manifest still holds it.");
     }
 }
 
-/// Waits until the broker knows `topic`. `None` if shutdown came first.
+/// Waits until the broker knows `topic`; its partitions, or `None` if shutdown came first.
 async fn wait_for_partitions(
     consumer: &Arc<PipelineConsumer>,
     topic: &str,
@@ -428,25 +397,4 @@ async fn wait_for_partitions(
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
-}
-
-/// Assigns every partition, starting where the published manifest says (or at the beginning).
-fn assign(
-    consumer: &PipelineConsumer,
-    topic: &str,
-    partitions: &[i32],
-    manifest: &Manifest,
-) -> Result<(), StreamError> {
-    let published = manifest.offsets.get(topic);
-    let mut list = TopicPartitionList::new();
-    for &partition in partitions {
-        let offset = published
-            .and_then(|p| p.get(&partition))
-            .map_or(Offset::Beginning, |&next| Offset::Offset(next));
-        list.add_partition_offset(topic, partition, offset)
-            .map_err(StreamError::kafka(format!("assigning {topic}/{partition}")))?;
-    }
-    consumer.assign(&list).map_err(StreamError::kafka(format!(
-        "assigning partitions of {topic}"
-    )))
 }

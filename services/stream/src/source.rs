@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedMessage};
 use tokio::sync::watch;
@@ -36,12 +37,27 @@ impl PartitionEnds {
         }
     }
 
-    fn message(&mut self, partition: i32) {
+    /// Starts tracking a newly assigned partition, not at its end yet.
+    pub fn track(&mut self, partition: i32) {
         self.at_end.insert(partition, false);
     }
 
-    fn end(&mut self, partition: i32) {
-        self.at_end.insert(partition, true);
+    /// Stops tracking a partition given away.
+    pub fn forget(&mut self, partition: i32) {
+        self.at_end.remove(&partition);
+    }
+
+    /// Events of untracked partitions (given away since) are ignored.
+    pub(crate) fn message(&mut self, partition: i32) {
+        if let Some(at_end) = self.at_end.get_mut(&partition) {
+            *at_end = false;
+        }
+    }
+
+    pub(crate) fn end(&mut self, partition: i32) {
+        if let Some(at_end) = self.at_end.get_mut(&partition) {
+            *at_end = true;
+        }
     }
 
     /// True when the last thing heard of every partition was that it is at its end.
@@ -59,15 +75,15 @@ enum Received {
 
 fn receive(
     received: Result<rdkafka::message::BorrowedMessage<'_>, KafkaError>,
-    ends: &mut PartitionEnds,
+    consumer: &PipelineConsumer,
 ) -> Received {
     match received {
         Ok(message) => {
-            ends.message(message.partition());
+            consumer.context().ends().message(message.partition());
             Received::Message(message.detach())
         }
         Err(KafkaError::PartitionEOF(partition)) => {
-            ends.end(partition);
+            consumer.context().ends().end(partition);
             Received::Nothing
         }
         Err(error) => {
@@ -78,15 +94,14 @@ fn receive(
     }
 }
 
-/// Collects the next batch, noting end-of-partition events in `ends`. Returns an empty batch
-/// when `idle` passes with no message (so the caller can check for drain / shutdown) or when
-/// shutdown is signalled.
+/// Collects the next batch, noting messages and end-of-partition events in the consumer's
+/// [`PartitionEnds`]. Returns an empty batch when `idle` passes with no message (so the caller
+/// can check for drain / shutdown) or when shutdown is signalled.
 pub async fn next_batch(
     consumer: &PipelineConsumer,
     max_events: usize,
     max_wait: Duration,
     idle: Duration,
-    ends: &mut PartitionEnds,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Vec<OwnedMessage> {
     let mut batch = Vec::new();
@@ -97,7 +112,7 @@ pub async fn next_batch(
             _ = shutdown.changed() => return batch,
             received = tokio::time::timeout_at(idle_deadline, consumer.recv()) => match received {
                 Err(_) => return batch,
-                Ok(received) => if let Received::Message(m) = receive(received, ends) { batch.push(m) },
+                Ok(received) => if let Received::Message(m) = receive(received, consumer) { batch.push(m) },
             },
         }
     }
@@ -106,7 +121,7 @@ pub async fn next_batch(
         match tokio::time::timeout_at(deadline, consumer.recv()).await {
             Err(_) => break,
             Ok(received) => {
-                if let Received::Message(m) = receive(received, ends) {
+                if let Received::Message(m) = receive(received, consumer) {
                     batch.push(m);
                 }
             }
@@ -141,5 +156,18 @@ mod tests {
     #[test]
     fn no_partitions_is_at_the_end() {
         assert!(PartitionEnds::new(&[]).all_at_end());
+    }
+
+    #[test]
+    fn only_tracked_partitions_count() {
+        let mut ends = PartitionEnds::default();
+        ends.track(2);
+        ends.message(5); // a partition given away: its late message is not waited for
+        ends.end(2);
+        assert!(ends.all_at_end());
+        ends.track(3);
+        assert!(!ends.all_at_end());
+        ends.forget(3);
+        assert!(ends.all_at_end());
     }
 }

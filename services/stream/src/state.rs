@@ -12,10 +12,9 @@
 //!   retry) and changes nothing; the same version from a *different* event is a [`Conflict`]:
 //!   two systems disagree about one revision, and the first to arrive must not win silently;
 //! - a **lower version** is stale (it arrived out of order) and changes nothing;
-//! - any version arriving on **another partition** than the record's earlier ones is a
-//!   [`Conflict`], checked first: its producer does not key versions by record id, so Kafka does
-//!   not keep them in order (and partition-aligned state would split the record). Adding
-//!   partitions to a topic moves keys, so it needs the topic re-keyed into a new one.
+//!
+//! (A version on another partition than its record's never reaches these rules: the core
+//! dead-letters it first, see [`crate::partitioner`].)
 //!
 //! Conflicts go to the dead-letter topic (stage `conflict`) so that someone resolves them. A
 //! cancellation is stored like any other version — the aggregate SQL excludes it — so that an
@@ -24,7 +23,7 @@
 use std::sync::Arc;
 
 use crate::facts::Fact;
-use crate::index::{Held, UNKNOWN_PARTITION};
+use crate::index::Held;
 
 /// What an incoming version is, relative to the held one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,14 +50,6 @@ pub enum Conflict {
         held_by: String,
         refused: String,
     },
-    /// The record's versions arrive on another partition: its producer does not key every version
-    /// by the record id, so versions could be applied out of order (and, once instances share a
-    /// pipeline's partitions, by two instances).
-    WrongPartition {
-        record_id: Arc<str>,
-        held_on: i32,
-        arrived_on: i32,
-    },
     /// The record is a tombstone and this version does not reinstate it.
     AfterTombstone {
         record_id: Arc<str>,
@@ -83,15 +74,6 @@ impl std::fmt::Display for Conflict {
                  event {refused} is a different event with the same version (give it a higher \
                  version if it is a correction)"
             ),
-            Conflict::WrongPartition {
-                record_id,
-                held_on,
-                arrived_on,
-            } => write!(
-                f,
-                "record {record_id} lives on partition {held_on} but this version arrived on \
-                 partition {arrived_on}: producers must key every version by the record id"
-            ),
             Conflict::AfterTombstone {
                 record_id,
                 tombstone_version,
@@ -108,19 +90,12 @@ impl std::fmt::Display for Conflict {
     }
 }
 
-/// Judges `incoming`, which arrived on `partition`, against the `held` version of its record.
-pub fn judge<F: Fact>(held: Option<&Held>, incoming: &F, partition: i32) -> Verdict {
+/// Judges `incoming` against the `held` version of its record.
+pub fn judge<F: Fact>(held: Option<&Held>, incoming: &F) -> Verdict {
     let Some(held) = held else {
         return Verdict::New;
     };
     let new = incoming.meta();
-    if held.partition != UNKNOWN_PARTITION && held.partition != partition {
-        return Verdict::Conflict(Conflict::WrongPartition {
-            record_id: Arc::clone(&new.record_id),
-            held_on: held.partition,
-            arrived_on: partition,
-        });
-    }
     if new.version < held.version {
         return Verdict::Stale;
     }

@@ -83,13 +83,18 @@ pub async fn open<P: PipelineKind>(
     let manifest = match existing {
         Some(manifest) => manifest,
         None => {
-            let outputs = aggregates.compute(Vec::new()).await?;
-            let owned = dir.to_path_buf();
+            let (owned, aggregates) = (dir.to_path_buf(), aggregates.clone());
             blocking(P::SPEC.name, move || {
                 let mut commit = Commit::begin(&owned, P::SPEC.name, None);
-                commit.ensure_table(P::SPEC.facts_table, true, P::Fact::schema())?;
-                for output in outputs {
-                    commit.ensure_table(&output.table, false, output.schema)?;
+                commit.ensure_table(P::SPEC.facts_table, true, &[], P::Fact::schema())?;
+                for def in aggregates.defs() {
+                    let shape = &def.shape;
+                    commit.ensure_table(
+                        &def.table,
+                        false,
+                        &shape.measures(),
+                        shape.schema.clone(),
+                    )?;
                 }
                 Ok(commit.publish()?)
             })
@@ -98,7 +103,6 @@ pub async fn open<P: PipelineKind>(
     };
     let owned = dir.to_path_buf();
     blocking(P::SPEC.name, move || {
-        let manifest = bucket_facts::<P>(&owned, manifest)?;
         let mut index = RecordIndex::open(&index_path(&owned), cache_bytes)?;
         catch_up::<P>(&owned, &manifest, &mut index)?;
         Ok((manifest, index))
@@ -154,45 +158,6 @@ fn facts_partitions<P: PipelineKind>(manifest: &Manifest) -> Vec<(&str, &str)> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Tables written before facts were bucketed hold one file per month: split each into its
-/// buckets, once, in one commit.
-fn bucket_facts<P: PipelineKind>(dir: &Path, manifest: Manifest) -> Result<Manifest, StreamError> {
-    let whole_months: Vec<(String, String)> = facts_partitions::<P>(&manifest)
-        .into_iter()
-        .filter(|(k, _)| *k != SCHEMA_PARTITION && !k.contains('/'))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    if whole_months.is_empty() {
-        return Ok(manifest);
-    }
-    let schema = P::Fact::schema();
-    let mut commit = Commit::begin(dir, P::SPEC.name, Some(&manifest));
-    for (month, relative) in &whole_months {
-        let facts = read_facts(dir, &schema, relative)?;
-        let ids = string_column(&facts, "record_id")?;
-        let mut by_bucket: BTreeMap<String, Vec<bool>> = BTreeMap::new();
-        for row in 0..facts.num_rows() {
-            let bucket = facts_partition(month, ids.value(row));
-            by_bucket
-                .entry(bucket)
-                .or_insert_with(|| vec![false; facts.num_rows()])[row] = true;
-        }
-        for (partition, mask) in by_bucket {
-            let rows =
-                filter_record_batch(&facts, &BooleanArray::from(mask)).map_err(facts_error::<P>)?;
-            commit.put_partition(P::SPEC.facts_table, &partition, schema.clone(), &[rows])?;
-        }
-        // An empty partition is dropped: the whole-month file leaves the table.
-        commit.put_partition(P::SPEC.facts_table, month, schema.clone(), &[])?;
-    }
-    info!(
-        pipeline = P::SPEC.name,
-        months = whole_months.len(),
-        "Split the facts table's months into buckets."
-    );
-    Ok(commit.publish()?)
 }
 
 fn facts_error<P: PipelineKind>(e: arrow::error::ArrowError) -> StreamError {

@@ -11,7 +11,8 @@ use lantern_stream::aggregate::Aggregates;
 use lantern_stream::core::{Processor, RawMessage, Stage};
 use lantern_stream::facts::Fact;
 use lantern_stream::index::RecordIndex;
-use lantern_stream::pipelines::{Incidents, PipelineKind};
+use lantern_stream::partitioner::partition_for;
+use lantern_stream::pipelines::Incidents;
 use lantern_stream::store;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -33,7 +34,7 @@ async fn open(
         .await
         .unwrap();
     let offsets = manifest.offsets.get("t").cloned().unwrap_or_default();
-    (manifest, Processor::new(reference(), index, offsets))
+    (manifest, Processor::new(reference(), index, offsets, 1))
 }
 
 async fn aggregates() -> Aggregates {
@@ -89,7 +90,7 @@ fn simple(id: &str, version: u64, event: &str, status: &str) -> Event<'static> {
 fn the_core_resolves_revisions_and_refuses_conflicts() {
     let dir = tempfile::tempdir().unwrap();
     let index = RecordIndex::open(&dir.path().join("index.redb"), 1 << 20).unwrap();
-    let mut p = Processor::<Incidents>::new(reference(), index, BTreeMap::new());
+    let mut p = Processor::<Incidents>::new(reference(), index, BTreeMap::new(), 1);
     let batch: Vec<RawMessage> = [
         simple("A", 1, "a1", "recorded"),
         simple("A", 1, "a1", "recorded"), // duplicate (same event)
@@ -148,22 +149,35 @@ fn the_core_resolves_revisions_and_refuses_conflicts() {
 }
 
 #[test]
-fn a_version_on_another_partition_than_its_record_is_a_conflict() {
+fn a_version_off_its_records_partition_is_dead_lettered_and_published_offsets_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let index = RecordIndex::open(&dir.path().join("index.redb"), 1 << 20).unwrap();
-    let mut p = Processor::<Incidents>::new(reference(), index, BTreeMap::new());
-    let first = message(0, &simple("P", 1, "p1", "recorded"));
-    let mut moved = message(1, &simple("P", 2, "p2", "reclassified"));
-    moved.partition = 2;
-    let out = p.process(&[first, moved]).unwrap();
+    let home = partition_for(b"P", 4);
+    let published = BTreeMap::from([(home, 5)]);
+    let mut p = Processor::<Incidents>::new(reference(), index, published, 4);
+    let on = |partition, offset, e: &Event| RawMessage {
+        partition,
+        ..message(offset, e)
+    };
+    let batch = [
+        on(home, 4, &simple("P", 1, "p0", "recorded")), // already published: skipped
+        on(home, 5, &simple("P", 1, "p1", "recorded")),
+        on((home + 1) % 4, 0, &simple("P", 2, "p2", "reclassified")),
+    ];
+    let out = p.process(&batch).unwrap();
+    assert_eq!((out.counts.replayed, out.counts.new), (1, 1));
     assert_eq!(out.dead_letters.len(), 1, "{:?}", out.dead_letters);
-    assert_eq!(out.dead_letters[0].stage, Stage::Conflict);
+    assert_eq!(
+        (out.dead_letters[0].index, out.dead_letters[0].stage),
+        (2, Stage::Partition)
+    );
     assert!(
         out.dead_letters[0].reason.contains("key every version"),
         "{:?}",
         out.dead_letters
     );
-    assert_eq!(p.index().get("P").unwrap().unwrap().version, 1);
+    let held = p.index().get("P").unwrap().unwrap();
+    assert_eq!((held.version, held.event_id.as_str()), (1, "p1"));
 }
 
 fn version_of(m: &RawMessage) -> u64 {
@@ -271,91 +285,123 @@ async fn incremental_aggregates_equal_a_recomputation_after_a_long_random_stream
     }
 }
 
-/// Tables written before facts were bucketed (one facts file per month) are split into buckets
-/// on open, the index is built from them, and processing carries on from there.
+/// Rows of every aggregate table under `data_dir`, as sorted text lines, through the same
+/// registration `lantern sql` uses (shards summed by key).
+async fn aggregate_rows(data_dir: &Path) -> BTreeMap<String, Vec<String>> {
+    let ctx = datafusion::prelude::SessionContext::new();
+    let mut out = BTreeMap::new();
+    for table in lantern_tables::register_all(&ctx, data_dir, false)
+        .await
+        .unwrap()
+    {
+        let batches = ctx
+            .sql(&format!("SELECT * FROM {table}"))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        let mut rows: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .map(String::from)
+            .collect();
+        rows.sort();
+        out.insert(table, rows);
+    }
+    out
+}
+
+/// A pipeline split over three shards (each record on the partition its id hashes to) shows the
+/// same aggregates as one shard holding everything: SQL sums each group over the shards.
 #[tokio::test(flavor = "multi_thread")]
-async fn whole_month_facts_from_before_bucketing_are_split_on_open() {
-    type F = <Incidents as PipelineKind>::Fact;
+async fn three_shards_sum_to_what_one_store_holds() {
+    const PARTITIONS: i32 = 3;
     let aggregates = aggregates().await;
-    let scratch = tempfile::tempdir().unwrap();
-    let index = RecordIndex::open(&scratch.path().join("index.redb"), 1 << 20).unwrap();
-    let mut p = Processor::<Incidents>::new(reference(), index, BTreeMap::new());
-    let batch: Vec<RawMessage> = (0..200)
+    let mut rng = StdRng::seed_from_u64(7);
+    let events: Vec<Event> = (0..600)
         .map(|i| {
-            let id = format!("M{i}");
-            message(i, &simple(&id, 1, &format!("{id}:1"), "recorded"))
+            let id = format!("S{}", i % 250);
+            let version = (i / 250 + 1) as u64;
+            Event {
+                id: Box::leak(id.clone().into_boxed_str()),
+                version,
+                event: Box::leak(format!("{id}:{version}").into_boxed_str()),
+                status: ["recorded", "reclassified", "cancelled"][rng.random_range(0..3)],
+                occurred: format!("2024-{:02}-10T12:00:00Z", rng.random_range(1..=4)),
+                crime_type: TYPES[rng.random_range(0..TYPES.len())],
+                lsoa: LSOAS[rng.random_range(0..LSOAS.len())],
+            }
         })
         .collect();
-    let facts: Vec<F> = p
-        .process(&batch)
-        .unwrap()
-        .changes
-        .into_iter()
-        .map(|c| c.new)
-        .collect();
-    let facts = F::to_batch(&facts.iter().collect::<Vec<_>>()).unwrap();
 
-    // The old layout: facts and aggregates keyed by month alone.
-    let dir = tempfile::tempdir().unwrap();
-    let mut commit = lantern_tables::Commit::begin(dir.path(), "incidents", None);
-    commit
-        .ensure_table(Incidents::SPEC.facts_table, true, F::schema())
-        .unwrap();
-    commit
-        .put_partition(
-            Incidents::SPEC.facts_table,
-            "2024-03",
-            F::schema(),
-            std::slice::from_ref(&facts),
+    let one = tempfile::tempdir().unwrap();
+    let sharded = tempfile::tempdir().unwrap();
+    let store_of = |data: &Path, partition| {
+        lantern_tables::shards::shard_dir(&data.join("incidents"), partition)
+    };
+    let all: Vec<RawMessage> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| message(i as i64, e))
+        .collect();
+    publish_all(&store_of(one.path(), 0), &aggregates, &all, 1).await;
+    for partition in 0..PARTITIONS {
+        let mine: Vec<RawMessage> = events
+            .iter()
+            .filter(|e| partition_for(e.id.as_bytes(), PARTITIONS) == partition)
+            .enumerate()
+            .map(|(i, e)| RawMessage {
+                partition,
+                ..message(i as i64, e)
+            })
+            .collect();
+        assert!(!mine.is_empty());
+        publish_all(
+            &store_of(sharded.path(), partition),
+            &aggregates,
+            &mine,
+            PARTITIONS,
         )
-        .unwrap();
-    for output in aggregates.compute(vec![facts]).await.unwrap() {
-        commit
-            .ensure_table(&output.table, false, output.schema.clone())
-            .unwrap();
-        commit
-            .put_partition(
-                &output.table,
-                "2024-03",
-                output.schema,
-                &output.by_month["2024-03"],
-            )
-            .unwrap();
+        .await;
     }
-    commit.publish().unwrap();
 
-    let (manifest, mut p) = open(dir.path(), &aggregates).await;
-    let partitions: Vec<&String> = manifest.tables[Incidents::SPEC.facts_table]
-        .partitions
-        .keys()
-        .filter(|k| k.as_str() != "_schema")
-        .collect();
-    assert!(partitions.len() > 1, "{partitions:?}");
-    assert!(
-        partitions.iter().all(|k| k.starts_with("2024-03/b")),
-        "{partitions:?}"
+    let (expected, got) = (
+        aggregate_rows(one.path()).await,
+        aggregate_rows(sharded.path()).await,
     );
-    assert_eq!(p.index().len().unwrap(), 200);
+    assert_eq!(expected.len(), 2, "{expected:?}");
+    assert!(
+        expected.values().all(|rows| rows.len() > 10),
+        "{expected:?}"
+    );
+    assert_eq!(got, expected);
+}
 
-    // A revision of an old record is applied against the split files.
-    let revision = message(200, &simple("M7", 2, "M7:2", "cancelled"));
-    let out = p.process(std::slice::from_ref(&revision)).unwrap();
-    assert_eq!(out.changes.len(), 1);
-    store::publish::<Incidents>(
-        dir.path(),
+/// Processes `batch` into the store in `dir` in one commit.
+async fn publish_all(dir: &Path, aggregates: &Aggregates, batch: &[RawMessage], partitions: i32) {
+    let (manifest, index) = store::open::<Incidents>(dir, aggregates, 1 << 20)
+        .await
+        .unwrap();
+    let mut p = Processor::<Incidents>::new(reference(), index, BTreeMap::new(), partitions);
+    let out = p.process(batch).unwrap();
+    assert!(
+        out.dead_letters.iter().all(|d| d.stage == Stage::Conflict),
+        "{:?}",
+        out.dead_letters
+    );
+    store::commit_batch(
+        dir,
         &manifest,
+        &mut p,
         out.changes,
-        &aggregates,
+        aggregates,
         "t",
         &out.next_offsets,
     )
     .await
     .unwrap();
-    drop(p);
-    for report in store::rebuild::<Incidents>(dir.path(), &aggregates, false)
-        .await
-        .unwrap()
-    {
-        assert!(report.differing.is_empty(), "{report:?}");
-    }
 }

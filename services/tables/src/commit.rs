@@ -42,11 +42,13 @@ impl Commit {
     }
 
     /// Makes sure `table` exists, with a zero-row file that fixes its schema, so SQL can query a
-    /// table before any data has reached it.
+    /// table before any data has reached it. `measures` are the columns summed across shards
+    /// (see [`TableFiles::measures`]).
     pub fn ensure_table(
         &mut self,
         table: &str,
         internal: bool,
+        measures: &[String],
         schema: SchemaRef,
     ) -> Result<(), TableError> {
         if self.next.tables.contains_key(table) {
@@ -56,6 +58,7 @@ impl Commit {
             table.to_string(),
             TableFiles {
                 internal,
+                measures: measures.to_vec(),
                 ..TableFiles::default()
             },
         );
@@ -256,7 +259,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (schema, rows) = batch(&[1]);
         let mut c = Commit::begin(dir.path(), "p", None);
-        c.ensure_table("t", false, schema.clone()).unwrap();
+        c.ensure_table("t", false, &[], schema.clone()).unwrap();
         c.put_partition("t", "2024-01", schema, &[rows]).unwrap();
         let dirs: Vec<PathBuf> = c.dirs_to_sync().map(Path::to_path_buf).collect();
         let tables = dir.path().join("tables");
@@ -284,7 +287,7 @@ mod tests {
     ) -> Manifest {
         let (schema, rows) = batch(values);
         let mut c = Commit::begin(dir, "p", previous);
-        c.ensure_table("t", false, schema.clone()).unwrap();
+        c.ensure_table("t", false, &[], schema.clone()).unwrap();
         c.put_partition("t", month, schema, &[rows]).unwrap();
         c.set_offset("topic", 0, offset);
         c.publish().unwrap()

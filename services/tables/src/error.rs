@@ -17,8 +17,14 @@ pub enum TableError {
     },
     #[error("invalid manifest {path}: {reason}")]
     Manifest { path: PathBuf, reason: String },
-    #[error("{path} is locked by another Lantern process writing the same pipeline")]
+    #[error("{path} is locked by another Lantern process writing the same shard")]
     Locked { path: PathBuf },
+    #[error(
+        "{path} holds tables in the unsharded layout Lantern used before tables were sharded by \
+         partition: move the directory away and reprocess the topic from the beginning \
+         (`lantern process`), or keep running the earlier version"
+    )]
+    UnshardedLayout { path: PathBuf },
     #[error("cannot register table {table}: {source}")]
     Register {
         table: String,

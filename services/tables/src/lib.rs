@@ -1,9 +1,10 @@
 //! Lantern's table store: immutable Parquet files published by atomic manifests.
 //!
-//! Each pipeline (incidents, business crime, cybercrime) owns a directory under the data dir:
+//! Each pipeline (incidents, business crime, cybercrime) owns a directory under the data dir,
+//! with one shard per partition of its topic ([`shards`]), each a table store of its own:
 //!
 //! ```text
-//! <data_dir>/<pipeline>/
+//! <data_dir>/<pipeline>/shards/<partition>/
 //!     CURRENT                                   name of the live manifest (replaced atomically)
 //!     manifests/<seq>.json                      one per commit: files per table + Kafka offsets
 //!     tables/<table>/month=YYYY-MM/<seq>.parquet immutable data files, never rewritten in place
@@ -18,8 +19,9 @@
 //! - [`manifest`]: the manifest format and `CURRENT` pointer.
 //! - [`commit`]: building and publishing a commit; garbage collection of old files.
 //! - [`parquet_io`]: reading and writing Parquet files.
-//! - [`register`]: exposing the published tables to a DataFusion `SessionContext`.
-//! - [`lock`]: one writer per pipeline directory.
+//! - [`register`]: exposing the published tables, combined over shards, to DataFusion.
+//! - [`shards`]: where a pipeline's shards are, and which have published.
+//! - [`lock`]: one writer per shard directory.
 //! - [`readers`]: leases by which query servers keep the manifests their queries read.
 
 pub mod commit;
@@ -29,9 +31,10 @@ pub mod manifest;
 pub mod parquet_io;
 pub mod readers;
 pub mod register;
+pub mod shards;
 
 pub use commit::Commit;
 pub use error::TableError;
-pub use lock::{PipelineLock, lock_pipeline};
+pub use lock::{ShardLock, lock_shard, try_lock_shard};
 pub use manifest::{Manifest, TableFiles};
-pub use register::{published_pipelines, register_all};
+pub use register::{PublishedPipeline, published_pipelines, register_all};

@@ -36,6 +36,10 @@ pub struct Manifest {
 pub struct TableFiles {
     /// Internal tables (per-record state) are never exposed to SQL clients.
     pub internal: bool,
+    /// The columns summed when shards are combined (an aggregate's `COUNT`s and `SUM`s, grouped
+    /// by every other column); none for a table whose shards are simply concatenated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measures: Vec<String>,
     /// Partition (a month 'YYYY-MM', or `_schema` for the empty file that fixes the schema of a
     /// table with no data yet) -> file path relative to the pipeline directory.
     pub partitions: BTreeMap<String, String>,

@@ -1,0 +1,189 @@
+//! Consumer-group membership: which partitions this instance owns, and where each starts.
+//!
+//! Instances of a pipeline join one consumer group (`<group_prefix>-<pipeline>`) and Kafka's
+//! cooperative-sticky assignor shares the topic's partitions among them: on a join or a leave
+//! only the partitions that move are revoked and assigned, the others keep flowing.
+//!
+//! librdkafka runs the rebalance callback inside the consumer's poll, on the pipeline's own task.
+//! The callback does two cheap things and leaves the rest to the runner:
+//! - on an **assignment**, it starts each partition at the offset its shard's live manifest
+//!   holds (the manifest, not Kafka's committed offset, says what the tables reflect), or at the
+//!   beginning for a shard never published. The previous owner may still publish a last batch
+//!   after this read; the new owner waits for the shard's lock before taking it over, and the
+//!   core then skips what that batch already published;
+//! - it queues the change ([`Membership`]) for the runner, which opens and closes shards between
+//!   batches.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use lantern_tables::manifest::load_current;
+use lantern_tables::shards::shard_dir;
+use rdkafka::Offset;
+
+use crate::source::PartitionEnds;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::topic_partition_list::TopicPartitionList;
+use rdkafka::types::RDKafkaRespErr;
+
+/// A change of this instance's partitions, in the order the group made them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Membership {
+    Assigned(Vec<i32>),
+    /// Revoked, or lost (the group gave up on this instance): either way no longer ours.
+    Revoked(Vec<i32>),
+}
+
+/// The context of a pipeline's consumer.
+pub struct GroupContext {
+    pipeline: String,
+    pipeline_dir: PathBuf,
+    changes: Mutex<Vec<Membership>>,
+    /// Which owned partitions have been read to their end. Kept here, not by the runner, so that
+    /// an assignment and the end-of-partition event right after it (both inside one poll) are
+    /// seen in the order they happened.
+    ends: Mutex<PartitionEnds>,
+    /// Whether the group has assigned this instance anything yet (drain mode waits for it).
+    joined: AtomicBool,
+}
+
+impl GroupContext {
+    pub fn new(pipeline: &str, pipeline_dir: PathBuf) -> Self {
+        GroupContext {
+            pipeline: pipeline.to_string(),
+            pipeline_dir,
+            changes: Mutex::new(Vec::new()),
+            ends: Mutex::new(PartitionEnds::default()),
+            joined: AtomicBool::new(false),
+        }
+    }
+
+    /// The partition-end bookkeeping, updated by the poll that delivers messages and events.
+    pub fn ends(&self) -> std::sync::MutexGuard<'_, PartitionEnds> {
+        self.ends.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True once the group has assigned partitions and every one owned now is read to its end.
+    pub fn caught_up(&self) -> bool {
+        self.joined.load(Ordering::Acquire) && self.ends().all_at_end()
+    }
+
+    /// The changes since the last call, oldest first.
+    pub fn take_changes(&self) -> Vec<Membership> {
+        std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn record(&self, change: Membership) {
+        self.changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(change);
+    }
+
+    /// Sets each assigned partition's start to its shard's published offset.
+    fn set_starts(&self, assignment: &mut TopicPartitionList) {
+        let elements: Vec<(String, i32)> = assignment
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        for (topic, partition) in elements {
+            let start = match load_current(&shard_dir(&self.pipeline_dir, partition)) {
+                Ok(Some(manifest)) => manifest
+                    .offsets
+                    .get(&topic)
+                    .and_then(|o| o.get(&partition))
+                    .map_or(Offset::Beginning, |&next| Offset::Offset(next)),
+                Ok(None) => Offset::Beginning,
+                Err(error) => {
+                    // Starting early is safe (the core skips what is published); the take-over
+                    // reads the manifest again and reports the error properly.
+                    tracing::warn!(%error, pipeline = self.pipeline, partition, "Cannot read the shard's manifest; starting at the beginning.");
+                    Offset::Beginning
+                }
+            };
+            if let Err(error) = assignment.set_partition_offset(&topic, partition, start) {
+                tracing::warn!(%error, partition, "Cannot set the start of an assigned partition.");
+            }
+        }
+    }
+}
+
+fn partitions_of(list: &TopicPartitionList) -> Vec<i32> {
+    list.elements().iter().map(|e| e.partition()).collect()
+}
+
+impl ClientContext for GroupContext {
+    /// librdkafka's client-wide errors as log lines, except end-of-partition, which rust-rdkafka
+    /// also passes here (as a "global error") although it is the normal event drain mode waits
+    /// for: logging it at ERROR would cry wolf on every catch-up.
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::trace!(reason, "Reached the end of a partition.");
+        } else {
+            tracing::error!(%error, reason, "Kafka client error.");
+        }
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let partitions = partitions_of(tpl);
+        let (applied, change) = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.set_starts(tpl);
+                let applied = match cooperative {
+                    true => consumer.incremental_assign(tpl),
+                    false => consumer.assign(tpl),
+                };
+                (applied, Membership::Assigned(partitions))
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let applied = match cooperative {
+                    true => consumer.incremental_unassign(tpl),
+                    false => consumer.unassign(),
+                };
+                // Even if unassigning failed, the group has given these partitions away.
+                (applied, Membership::Revoked(partitions))
+            }
+            other => {
+                let code: RDKafkaErrorCode = other.into();
+                tracing::error!(pipeline = self.pipeline, %code, "Rebalance failed.");
+                return;
+            }
+        };
+        if let Err(error) = &applied {
+            tracing::error!(%error, pipeline = self.pipeline, ?change, "Applying a rebalance failed.");
+        }
+        if applied.is_ok() || matches!(change, Membership::Revoked(_)) {
+            tracing::info!(
+                pipeline = self.pipeline,
+                ?change,
+                lost = consumer.assignment_lost(),
+                "Rebalanced."
+            );
+            let mut ends = self.ends();
+            match &change {
+                Membership::Assigned(partitions) => {
+                    self.joined.store(true, Ordering::Release);
+                    partitions.iter().for_each(|&p| ends.track(p));
+                }
+                Membership::Revoked(partitions) => partitions.iter().for_each(|&p| ends.forget(p)),
+            }
+            drop(ends);
+            self.record(change);
+        }
+    }
+}

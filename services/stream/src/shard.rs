@@ -1,0 +1,265 @@
+//! A shard: one partition of a pipeline's topic — its tables, record index, processor and
+//! dead-letter spill file — owned by one instance at a time.
+//!
+//! Partition-aligned state is what lets instances share a pipeline: a partition's records never
+//! leave it (producers key them by record id, see [`crate::partitioner`]), so its shard holds
+//! everything needed to process it, and its state, offsets and aggregate rows commit together in
+//! the shard's manifest. Taking a partition over is opening its shard
+//! ([`Shard::take_over`]): wait for the previous owner's lock, read the manifest, bring the index
+//! up to it. Letting go is dropping the shard.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lantern_enrich::ReferenceData;
+use lantern_tables::commit::collect_garbage;
+use lantern_tables::shards::shard_dir;
+use lantern_tables::{Manifest, ShardLock, try_lock_shard};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::FutureProducer;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::aggregate::Aggregates;
+use crate::core::{Processed, Processor};
+use crate::dlq::DeadLetters;
+use crate::pipelines::PipelineKind;
+use crate::{StreamError, StreamMetrics, store};
+
+/// Manifests kept for readers that opened an older snapshot.
+const KEEP_MANIFESTS: usize = 5;
+const GC_MIN_AGE: Duration = Duration::from_secs(60);
+/// How often a new owner tries the lock while the previous owner finishes.
+const LOCK_RETRY: Duration = Duration::from_millis(100);
+const LOCK_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// What every shard of a pipeline shares.
+pub struct ShardEnv {
+    pub pipeline_dir: PathBuf,
+    pub topic: String,
+    /// Partitions of the topic (a record's partition is its id's hash modulo this).
+    pub partitions: i32,
+    pub aggregates: Aggregates,
+    pub reference: Arc<ReferenceData>,
+    pub cache_bytes: usize,
+    pub producer: FutureProducer,
+    pub dead_letter_topic: String,
+    pub metrics: StreamMetrics,
+}
+
+/// What one batch did to a shard.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Applied {
+    pub received: u64,
+    pub dead_lettered: u64,
+    /// The offset after the batch, if the batch moved it.
+    pub next_offset: Option<i64>,
+}
+
+/// One owned partition.
+pub struct Shard<P: PipelineKind> {
+    pub partition: i32,
+    dir: PathBuf,
+    manifest: Manifest,
+    processor: Processor<P>,
+    dead_letters: DeadLetters,
+    /// Declared last: released only after the index and files above are closed.
+    _lock: ShardLock,
+}
+
+impl<P: PipelineKind> Shard<P> {
+    /// Takes `partition`'s shard over: waits until its previous owner lets go of the lock (it
+    /// may be publishing a last batch), then opens its tables and brings the record index up to
+    /// them. `None` if shutdown came first.
+    pub async fn take_over(
+        env: &ShardEnv,
+        partition: i32,
+        stopped: &mut watch::Receiver<bool>,
+    ) -> Result<Option<Self>, StreamError> {
+        let dir = shard_dir(&env.pipeline_dir, partition);
+        let Some(lock) = wait_for_lock(&dir, partition, stopped).await? else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let (manifest, index) = store::open::<P>(&dir, &env.aggregates, env.cache_bytes).await?;
+        let published = manifest
+            .offsets
+            .get(&env.topic)
+            .cloned()
+            .unwrap_or_default();
+        let records = index.len()?;
+        info!(
+            pipeline = P::SPEC.name,
+            partition,
+            seq = manifest.seq,
+            records,
+            next_offset = published.get(&partition),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Took the shard over."
+        );
+        let processor =
+            Processor::new(Arc::clone(&env.reference), index, published, env.partitions);
+        let dead_letters = DeadLetters::new(
+            env.producer.clone(),
+            env.dead_letter_topic.clone(),
+            P::SPEC.name,
+            crate::dlq::spill_path(&dir),
+        );
+        Ok(Some(Shard {
+            partition,
+            dir,
+            manifest,
+            processor,
+            dead_letters,
+            _lock: lock,
+        }))
+    }
+
+    /// Records held.
+    pub fn records(&mut self) -> Result<u64, StreamError> {
+        tokio::task::block_in_place(|| self.processor.index().len())
+    }
+
+    /// Processes this shard's messages of a batch and publishes the result: dead letters first
+    /// (durable before the offsets that skip them), then one commit of facts, aggregates and the
+    /// offset, then the index.
+    pub async fn apply(
+        &mut self,
+        env: &ShardEnv,
+        batch: &[OwnedMessage],
+    ) -> Result<Applied, StreamError> {
+        let name = P::SPEC.name;
+        let m = &env.metrics;
+        // CPU work and index lookups: tell tokio this worker is busy so others take its tasks.
+        let processed = tokio::task::block_in_place(|| self.processor.process(batch))?;
+        record_metrics(m, name, &env.topic, &processed);
+        for letter in &processed.dead_letters {
+            let message = &batch[letter.index];
+            warn!(
+                pipeline = name,
+                partition = message.partition(),
+                offset = message.offset(),
+                stage = letter.stage.as_str(),
+                reason = letter.reason,
+                "Dead-lettered a record."
+            );
+            self.dead_letters
+                .send(message, letter.stage.as_str(), &letter.reason)
+                .await?;
+        }
+        let flushed = self.dead_letters.flush().await?;
+        m.dead_letters_spilled
+            .with_label_values(&[name])
+            .inc_by(flushed.spilled as u64);
+
+        let Processed {
+            changes,
+            next_offsets,
+            ..
+        } = processed;
+        if !next_offsets.is_empty() {
+            let timer = m.commit_timer(name).start_timer();
+            self.manifest = store::commit_batch(
+                &self.dir,
+                &self.manifest,
+                &mut self.processor,
+                changes,
+                &env.aggregates,
+                &env.topic,
+                &next_offsets,
+            )
+            .await?;
+            timer.observe_duration();
+            m.table_commits.with_label_values(&[name]).inc();
+            self.collect_garbage().await;
+        }
+        Ok(Applied {
+            received: batch.len() as u64,
+            dead_lettered: (flushed.delivered + flushed.spilled) as u64,
+            next_offset: next_offsets.get(&self.partition).copied(),
+        })
+    }
+
+    async fn collect_garbage(&self) {
+        let dir = self.dir.clone();
+        let gc = store::blocking(P::SPEC.name, move || {
+            collect_garbage(&dir, KEEP_MANIFESTS, GC_MIN_AGE).map_err(StreamError::from)
+        });
+        if let Err(error) = gc.await {
+            warn!(%error, pipeline = P::SPEC.name, partition = self.partition, "Garbage collection of old table files failed; will retry.");
+        }
+    }
+}
+
+/// Waits for the shard's writer lock. `None` if shutdown came first.
+async fn wait_for_lock(
+    dir: &Path,
+    partition: i32,
+    stopped: &mut watch::Receiver<bool>,
+) -> Result<Option<ShardLock>, StreamError> {
+    let started = Instant::now();
+    let mut warned_at = started;
+    loop {
+        if let Some(lock) = try_lock_shard(dir)? {
+            return Ok(Some(lock));
+        }
+        if warned_at.elapsed() >= LOCK_WARN_EVERY {
+            warn!(
+                shard = %dir.display(),
+                partition,
+                waited_s = started.elapsed().as_secs(),
+                "The partition's previous owner still holds its shard; waiting for it to let go."
+            );
+            warned_at = Instant::now();
+        }
+        tokio::select! {
+            _ = stopped.changed() => return Ok(None),
+            _ = tokio::time::sleep(LOCK_RETRY) => {}
+        }
+    }
+}
+
+/// Counts what the core did with a batch, and makes skipped offsets loud.
+fn record_metrics<F>(m: &StreamMetrics, pipeline: &str, topic: &str, processed: &Processed<F>) {
+    let counts = &processed.counts;
+    m.events_received
+        .with_label_values(&[pipeline, topic])
+        .inc_by(counts.received);
+    m.events_accepted
+        .with_label_values(&[pipeline])
+        .inc_by(counts.accepted);
+    for (reason, n) in [
+        ("duplicate", counts.duplicate),
+        ("stale_version", counts.stale),
+        ("already_published", counts.replayed),
+    ] {
+        m.events_discarded
+            .with_label_values(&[pipeline, reason])
+            .inc_by(n);
+    }
+    for letter in &processed.dead_letters {
+        m.events_dead_lettered
+            .with_label_values(&[pipeline, letter.stage.as_str()])
+            .inc();
+    }
+    for gap in &processed.gaps {
+        // Lantern's topics are neither compacted nor transactional, so a jump means the broker
+        // did not return records it acknowledged.
+        warn!(
+            pipeline,
+            topic,
+            partition = gap.partition,
+            expected = gap.expected,
+            offset = gap.got,
+            "The broker skipped offsets."
+        );
+        m.offsets_skipped
+            .with_label_values(&[pipeline, topic, &gap.partition.to_string()])
+            .inc_by((gap.got - gap.expected) as u64);
+    }
+}
+
+/// The shards this instance owns, by partition.
+pub type Shards<P> = BTreeMap<i32, Shard<P>>;
