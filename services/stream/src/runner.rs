@@ -11,7 +11,7 @@ use lantern_enrich::ReferenceData;
 use lantern_tables::manifest::pipeline_dir;
 use lantern_tables::shards::check_layout;
 use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -255,13 +255,19 @@ async fn run_pipeline<P: PipelineKind>(
             continue;
         }
 
-        // The batch is sorted by partition, then offset.
-        for messages in batch.chunk_by(|a, b| a.partition() == b.partition()) {
-            let partition = messages[0].partition();
-            let shard = shards
-                .get_mut(&partition)
-                .expect("the batch holds only owned partitions");
-            let applied = shard.apply(&shard_env, messages).await?;
+        // Each shard's part of the batch is independent of the others': apply them together,
+        // so one shard's Parquet writes and fsyncs overlap another's aggregate merge.
+        let mut parts: BTreeMap<i32, &[OwnedMessage]> = batch
+            .chunk_by(|a, b| a.partition() == b.partition())
+            .map(|messages| (messages[0].partition(), messages))
+            .collect();
+        let applying = shards.iter_mut().filter_map(|(&partition, shard)| {
+            let messages = parts.remove(&partition)?;
+            let env = &shard_env;
+            Some(async move { (partition, shard.apply(env, messages).await) })
+        });
+        for (partition, applied) in futures::future::join_all(applying).await {
+            let applied = applied?;
             total_received += applied.received;
             total_dead += applied.dead_lettered;
             if let Some(next) = applied.next_offset {
