@@ -34,9 +34,9 @@ use crate::pipelines::PipelineKind;
 /// this would need every facts file rewritten.
 pub const FACT_BUCKETS: u64 = 8;
 
-/// The record index's file in a pipeline directory.
-pub fn index_path(pipeline_dir: &Path) -> PathBuf {
-    pipeline_dir.join("state").join("index.redb")
+/// The record index's file in a shard directory.
+pub fn index_path(store_dir: &Path) -> PathBuf {
+    store_dir.join("state").join("index.redb")
 }
 
 /// The facts partition holding `record_id` in `month`: `YYYY-MM/bNN`.

@@ -17,7 +17,7 @@ use crate::readers;
 /// [`Commit::publish`] swaps `CURRENT`.
 #[derive(Debug)]
 pub struct Commit {
-    pipeline_dir: PathBuf,
+    store_dir: PathBuf,
     next: Manifest,
     /// Directories that gained entries; fsynced before the manifest that references them.
     dirty_dirs: BTreeSet<PathBuf>,
@@ -25,13 +25,13 @@ pub struct Commit {
 
 impl Commit {
     /// Starts the commit that follows `previous` (or the first commit of a new pipeline).
-    pub fn begin(pipeline_dir: &Path, pipeline: &str, previous: Option<&Manifest>) -> Self {
+    pub fn begin(store_dir: &Path, pipeline: &str, previous: Option<&Manifest>) -> Self {
         let mut next = previous
             .cloned()
             .unwrap_or_else(|| Manifest::empty(pipeline));
         next.seq += 1;
         Commit {
-            pipeline_dir: pipeline_dir.to_path_buf(),
+            store_dir: store_dir.to_path_buf(),
             next,
             dirty_dirs: BTreeSet::new(),
         }
@@ -80,7 +80,7 @@ impl Commit {
             .tables
             .get_mut(table)
             .ok_or_else(|| TableError::Manifest {
-                path: self.pipeline_dir.clone(),
+                path: self.store_dir.clone(),
                 reason: format!("table {table} written before ensure_table"),
             })?;
         if rows == 0 && partition != SCHEMA_PARTITION {
@@ -93,14 +93,14 @@ impl Commit {
             "tables/{table}/month={partition}/{:020}.parquet",
             self.next.seq
         );
-        let path = self.pipeline_dir.join(&relative);
+        let path = self.store_dir.join(&relative);
         write_parquet(&path, schema, batches)?;
         files.partitions.insert(partition.to_string(), relative);
         // The new file's directory entry, and those of any directories created for it, are only
-        // durable once their parents are fsynced: up to (not including) the pipeline directory,
+        // durable once their parents are fsynced: up to (not including) the shard directory,
         // which publish syncs last.
         let mut dir = path.parent();
-        while let Some(d) = dir.filter(|d| *d != self.pipeline_dir) {
+        while let Some(d) = dir.filter(|d| *d != self.store_dir) {
             self.dirty_dirs.insert(d.to_path_buf());
             dir = d.parent();
         }
@@ -130,7 +130,7 @@ impl Commit {
             manifest::sync_dir(dir)?;
         }
         self.next.committed_at = chrono::Utc::now().to_rfc3339();
-        let manifests = self.pipeline_dir.join("manifests");
+        let manifests = self.store_dir.join("manifests");
         fs::create_dir_all(&manifests).map_err(TableError::io(&manifests))?;
         let name = manifest::manifest_file_name(self.next.seq);
         let body = serde_json::to_vec_pretty(&self.next).map_err(|e| TableError::Manifest {
@@ -140,11 +140,11 @@ impl Commit {
         manifest::write_durably(&manifests.join(&name), &body)?;
         manifest::sync_dir(&manifests)?;
 
-        let tmp = self.pipeline_dir.join("CURRENT.tmp");
-        let current = self.pipeline_dir.join("CURRENT");
+        let tmp = self.store_dir.join("CURRENT.tmp");
+        let current = self.store_dir.join("CURRENT");
         manifest::write_durably(&tmp, name.as_bytes())?;
         fs::rename(&tmp, &current).map_err(TableError::io(&current))?;
-        manifest::sync_dir(&self.pipeline_dir)?;
+        manifest::sync_dir(&self.store_dir)?;
         Ok(self.next)
     }
 }
@@ -165,12 +165,12 @@ pub struct GcStats {
 /// Only the pipeline's single writer calls this, after publishing, so every file written so far
 /// is referenced by a manifest or is debris of a crashed commit.
 pub fn collect_garbage(
-    pipeline_dir: &Path,
+    store_dir: &Path,
     keep: usize,
     min_age: Duration,
 ) -> Result<GcStats, TableError> {
     let mut stats = GcStats::default();
-    let manifests_dir = pipeline_dir.join("manifests");
+    let manifests_dir = store_dir.join("manifests");
     let mut names: Vec<PathBuf> = match fs::read_dir(&manifests_dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -180,8 +180,8 @@ pub fn collect_garbage(
         Err(e) => return Err(TableError::io(&manifests_dir)(e)),
     };
     names.sort();
-    let current = fs::read_to_string(pipeline_dir.join("CURRENT")).unwrap_or_default();
-    let pinned = readers::pinned_by_readers(pipeline_dir, readers::LEASE_TTL)?;
+    let current = fs::read_to_string(store_dir.join("CURRENT")).unwrap_or_default();
+    let pinned = readers::pinned_by_readers(store_dir, readers::LEASE_TTL)?;
     let is_pinned = |path: &Path| {
         path.file_stem()
             .and_then(|stem| stem.to_str()?.parse::<u64>().ok())
@@ -212,11 +212,11 @@ pub fn collect_garbage(
             reason: e.to_string(),
         })?;
         for files in manifest.tables.values() {
-            referenced.extend(files.partitions.values().map(|f| pipeline_dir.join(f)));
+            referenced.extend(files.partitions.values().map(|f| store_dir.join(f)));
         }
     }
 
-    let mut stack = vec![pipeline_dir.join("tables")];
+    let mut stack = vec![store_dir.join("tables")];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;

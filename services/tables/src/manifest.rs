@@ -41,7 +41,7 @@ pub struct TableFiles {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measures: Vec<String>,
     /// Partition (a month 'YYYY-MM', or `_schema` for the empty file that fixes the schema of a
-    /// table with no data yet) -> file path relative to the pipeline directory.
+    /// table with no data yet) -> file path relative to the shard directory.
     pub partitions: BTreeMap<String, String>,
 }
 
@@ -61,15 +61,10 @@ impl Manifest {
     }
 
     /// Absolute paths of a table's files.
-    pub fn table_paths(&self, pipeline_dir: &Path, table: &str) -> Vec<PathBuf> {
+    pub fn table_paths(&self, store_dir: &Path, table: &str) -> Vec<PathBuf> {
         self.tables
             .get(table)
-            .map(|t| {
-                t.partitions
-                    .values()
-                    .map(|f| pipeline_dir.join(f))
-                    .collect()
-            })
+            .map(|t| t.partitions.values().map(|f| store_dir.join(f)).collect())
             .unwrap_or_default()
     }
 }
@@ -84,17 +79,17 @@ pub(crate) fn manifest_file_name(seq: u64) -> String {
 }
 
 /// Loads the live manifest of a pipeline, or `None` if it has never committed.
-pub fn load_current(pipeline_dir: &Path) -> Result<Option<Manifest>, TableError> {
-    match current_name(pipeline_dir)? {
-        Some(name) => load(pipeline_dir, &name).map(Some),
+pub fn load_current(store_dir: &Path) -> Result<Option<Manifest>, TableError> {
+    match current_name(store_dir)? {
+        Some(name) => load(store_dir, &name).map(Some),
         None => Ok(None),
     }
 }
 
 /// The file name of the live manifest (what `CURRENT` says), or `None` before the first commit.
 /// Readers that must not see two commits resolve this once and then [`load`] that name.
-pub fn current_name(pipeline_dir: &Path) -> Result<Option<String>, TableError> {
-    let current = pipeline_dir.join("CURRENT");
+pub fn current_name(store_dir: &Path) -> Result<Option<String>, TableError> {
+    let current = store_dir.join("CURRENT");
     match fs::read_to_string(&current) {
         Ok(name) => Ok(Some(name.trim().to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -108,8 +103,8 @@ pub fn seq_of(name: &str) -> Option<u64> {
 }
 
 /// Loads the manifest file `name` of a pipeline and checks its format.
-pub fn load(pipeline_dir: &Path, name: &str) -> Result<Manifest, TableError> {
-    let path = pipeline_dir.join("manifests").join(name);
+pub fn load(store_dir: &Path, name: &str) -> Result<Manifest, TableError> {
+    let path = store_dir.join("manifests").join(name);
     let text = fs::read_to_string(&path).map_err(TableError::io(&path))?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| TableError::Manifest {
         path: path.clone(),

@@ -2,10 +2,10 @@
 //! running queries still read.
 //!
 //! The writer (the stream processor) and the readers (query servers) are separate processes that
-//! share only the pipeline directory, so pins are files there:
+//! share only the shard directory, so pins are files there:
 //!
 //! ```text
-//! <pipeline_dir>/readers/<reader id>.json   {"pid": 4242, "pinned": [17, 18]}
+//! <data_dir>/<pipeline>/shards/<partition>/readers/<reader id>.json   {"pid": 4242, "pinned": [17, 18]}
 //! ```
 //!
 //! A reader rewrites its lease whenever the set of manifests its queries hold changes, and at
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::TableError;
 
-/// Directory under a pipeline directory that holds reader leases.
+/// Directory under a shard directory that holds reader leases.
 pub const READERS_DIR: &str = "readers";
 /// A lease not rewritten for this long belongs to a reader that is gone.
 pub const LEASE_TTL: Duration = Duration::from_secs(120);
@@ -40,7 +40,7 @@ struct LeaseFile {
     pinned: Vec<u64>,
 }
 
-/// One reader's lease on one pipeline directory: the manifests (by sequence number) that its
+/// One reader's lease on one shard directory: the manifests (by sequence number) that its
 /// queries hold, with a count per manifest. Dropping it removes the lease file.
 #[derive(Debug)]
 pub struct ReaderLease {
@@ -49,11 +49,11 @@ pub struct ReaderLease {
 }
 
 impl ReaderLease {
-    /// A lease for `reader_id` (unique per reader process) on `pipeline_dir`. Nothing is written
+    /// A lease for `reader_id` (unique per reader process) on `store_dir`. Nothing is written
     /// until the first pin.
-    pub fn new(pipeline_dir: &Path, reader_id: &str) -> Arc<Self> {
+    pub fn new(store_dir: &Path, reader_id: &str) -> Arc<Self> {
         Arc::new(ReaderLease {
-            file: pipeline_dir
+            file: store_dir
                 .join(READERS_DIR)
                 .join(format!("{reader_id}.json")),
             pinned: Mutex::new(BTreeMap::new()),
@@ -156,10 +156,10 @@ impl Drop for Pin {
     }
 }
 
-/// The manifests that live readers of `pipeline_dir` hold. Leases older than `ttl` are deleted:
+/// The manifests that live readers of `store_dir` hold. Leases older than `ttl` are deleted:
 /// their readers are gone. Unreadable or half-written lease files are skipped, not fatal.
-pub fn pinned_by_readers(pipeline_dir: &Path, ttl: Duration) -> Result<BTreeSet<u64>, TableError> {
-    let dir = pipeline_dir.join(READERS_DIR);
+pub fn pinned_by_readers(store_dir: &Path, ttl: Duration) -> Result<BTreeSet<u64>, TableError> {
+    let dir = store_dir.join(READERS_DIR);
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
