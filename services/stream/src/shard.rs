@@ -95,7 +95,7 @@ impl<P: PipelineKind> Shard<P> {
             partition,
             seq = manifest.seq,
             records,
-            next_offset = published.get(&partition),
+            next_offset = published.get(&partition).copied(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "Took the shard over."
         );
@@ -115,6 +115,15 @@ impl<P: PipelineKind> Shard<P> {
             dead_letters,
             _lock: lock,
         }))
+    }
+
+    /// The next offset to read: everything before it is published in this shard.
+    pub fn next_offset(&self, topic: &str) -> Option<i64> {
+        self.manifest
+            .offsets
+            .get(topic)?
+            .get(&self.partition)
+            .copied()
     }
 
     /// Records held.
