@@ -11,9 +11,11 @@
 //!   beginning for a shard never published. The previous owner may still publish a last batch
 //!   after this read; the new owner waits for the shard's lock before taking it over, and the
 //!   core then skips what that batch already published;
-//! - it queues the change ([`Membership`]) for the runner, which opens and closes shards between
-//!   batches.
+//! - it updates which partitions this instance owns and notes the revoked ones; between batches
+//!   the runner closes the shards of revoked partitions ([`GroupContext::take_revoked`]) and opens
+//!   those of owned ones it has not opened ([`GroupContext::owned`]).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,9 +31,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaRespErr;
 
-/// A change of this instance's partitions, in the order the group made them.
+/// A change of this instance's partitions.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Membership {
+enum Membership {
     Assigned(Vec<i32>),
     /// Revoked, or lost (the group gave up on this instance): either way no longer ours.
     Revoked(Vec<i32>),
@@ -41,7 +43,8 @@ pub enum Membership {
 pub struct GroupContext {
     pipeline: String,
     pipeline_dir: PathBuf,
-    changes: Mutex<Vec<Membership>>,
+    /// Partitions revoked since the runner last asked.
+    revoked: Mutex<BTreeSet<i32>>,
     /// Which owned partitions have been read to their end. Kept here, not by the runner, so that
     /// an assignment and the end-of-partition event right after it (both inside one poll) are
     /// seen in the order they happened.
@@ -55,7 +58,7 @@ impl GroupContext {
         GroupContext {
             pipeline: pipeline.to_string(),
             pipeline_dir,
-            changes: Mutex::new(Vec::new()),
+            revoked: Mutex::new(BTreeSet::new()),
             ends: Mutex::new(PartitionEnds::default()),
             joined: AtomicBool::new(false),
         }
@@ -71,16 +74,15 @@ impl GroupContext {
         self.joined.load(Ordering::Acquire) && self.ends().all_at_end()
     }
 
-    /// The changes since the last call, oldest first.
-    pub fn take_changes(&self) -> Vec<Membership> {
-        std::mem::take(&mut *self.changes.lock().unwrap_or_else(|e| e.into_inner()))
+    /// The partitions this instance owns now.
+    pub fn owned(&self) -> Vec<i32> {
+        self.ends().partitions()
     }
 
-    fn record(&self, change: Membership) {
-        self.changes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(change);
+    /// The partitions revoked since the last call. Their shards must be closed even if the group
+    /// has assigned them back since: in between, another instance may be waiting for the lock.
+    pub fn take_revoked(&self) -> BTreeSet<i32> {
+        std::mem::take(&mut *self.revoked.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Sets each assigned partition's start to its shard's published offset.
@@ -175,15 +177,19 @@ impl ConsumerContext for GroupContext {
                 "Rebalanced."
             );
             let mut ends = self.ends();
-            match &change {
+            match change {
                 Membership::Assigned(partitions) => {
                     self.joined.store(true, Ordering::Release);
-                    partitions.iter().for_each(|&p| ends.track(p));
+                    partitions.into_iter().for_each(|p| ends.track(p));
                 }
-                Membership::Revoked(partitions) => partitions.iter().for_each(|&p| ends.forget(p)),
+                Membership::Revoked(partitions) => {
+                    let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+                    for p in partitions {
+                        ends.forget(p);
+                        revoked.insert(p);
+                    }
+                }
             }
-            drop(ends);
-            self.record(change);
         }
     }
 }

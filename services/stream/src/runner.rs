@@ -1,6 +1,6 @@
 //! Running the pipelines: join the group, take shards over, consume, apply, publish, commit.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::aggregate::Aggregates;
-use crate::group::{GroupContext, Membership};
+use crate::group::GroupContext;
 use crate::kafka::PipelineConsumer;
 use crate::pipelines::{PipelineKind, PipelineVisitor, with_pipeline};
 use crate::shard::{Shard, ShardEnv, Shards};
@@ -214,7 +214,6 @@ async fn run_pipeline<P: PipelineKind>(
     let m = &env.metrics;
     let (mut total_received, mut total_dead, mut commits) = (0u64, 0u64, 0u64);
     let max_wait = Duration::from_millis(config.processor.max_batch_wait_ms);
-    let mut owned = Owned::default();
     let mut shards: Shards<P> = BTreeMap::new();
 
     loop {
@@ -226,9 +225,18 @@ async fn run_pipeline<P: PipelineKind>(
             &mut stopped,
         )
         .await;
-        // The group's changes arrive inside the consumer's poll; apply them between batches.
-        owned.apply(consumer.context().take_changes(), &mut shards);
-        for partition in owned.missing(&shards) {
+        // The group's changes arrive inside the consumer's poll; follow them between batches.
+        // Closing a revoked partition's shard releases its lock to the next owner.
+        let group = consumer.context();
+        for partition in group.take_revoked() {
+            if shards.remove(&partition).is_some() {
+                info!(pipeline = name, partition, "Let the shard go.");
+            }
+        }
+        for partition in group.owned() {
+            if shards.contains_key(&partition) {
+                continue;
+            }
             match Shard::take_over(&shard_env, partition, &mut stopped).await? {
                 Some(shard) => shards.insert(partition, shard),
                 None => break, // shutdown while waiting for the previous owner
@@ -288,41 +296,6 @@ async fn run_pipeline<P: PipelineKind>(
         total_dead,
         commits,
     ))
-}
-
-/// The partitions the group has given this instance.
-#[derive(Debug, Default)]
-struct Owned {
-    partitions: BTreeSet<i32>,
-}
-
-impl Owned {
-    /// Applies the group's changes, in order; a revoked partition's shard is closed at once,
-    /// which releases its lock to the next owner.
-    fn apply<P: PipelineKind>(&mut self, changes: Vec<Membership>, shards: &mut Shards<P>) {
-        for change in changes {
-            match change {
-                Membership::Assigned(partitions) => self.partitions.extend(partitions),
-                Membership::Revoked(partitions) => {
-                    for partition in partitions {
-                        self.partitions.remove(&partition);
-                        if shards.remove(&partition).is_some() {
-                            info!(pipeline = P::SPEC.name, partition, "Let the shard go.");
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Owned partitions whose shard is not open yet.
-    fn missing<P: PipelineKind>(&self, shards: &Shards<P>) -> Vec<i32> {
-        self.partitions
-            .iter()
-            .copied()
-            .filter(|p| !shards.contains_key(p))
-            .collect()
-    }
 }
 
 fn records<P: PipelineKind>(shards: &mut Shards<P>) -> Result<u64, StreamError> {

@@ -42,6 +42,11 @@ impl PartitionEnds {
         self.at_end.insert(partition, false);
     }
 
+    /// The partitions tracked (owned).
+    pub fn partitions(&self) -> Vec<i32> {
+        self.at_end.keys().copied().collect()
+    }
+
     /// Stops tracking a partition given away.
     pub fn forget(&mut self, partition: i32) {
         self.at_end.remove(&partition);
