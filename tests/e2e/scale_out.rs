@@ -152,18 +152,9 @@ async fn three_instances_joining_and_leaving_give_a_single_instances_totals() {
     )
     .unwrap();
     let lantern = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_lantern"))
-            .arg("--config")
-            .arg(&single)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lantern"));
+        command.arg("--config").arg(&single).args(args);
+        stdout_of(command)
     };
     lantern(&["process", "--drain"]);
     let single_rows = aggregate_rows(|q| {

@@ -260,14 +260,7 @@ impl Lantern {
 
     /// Runs a subcommand that must succeed; returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "lantern {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        stdout_of(self.command(args))
     }
 
     /// Runs the processors until they have caught up with every partition.
@@ -377,6 +370,18 @@ impl ConsumedRecord {
 }
 
 /// A JSON event as (key, bytes).
+/// Runs `command`, which must succeed; returns its stdout.
+pub fn stdout_of(mut command: Command) -> String {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// A producer's settings as Lantern's producers must have them: keyed records partitioned by
 /// Kafka's default (Java) partitioner, which the processor checks.
 pub fn producer_config(bootstrap: &str) -> ClientConfig {
