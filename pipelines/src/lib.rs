@@ -1,5 +1,6 @@
-//! Lantern's pipeline definitions: the aggregate SQL (`sql/`) and the place and property
-//! reference data (`reference/`), as files in this directory and built into every binary.
+//! Lantern's pipeline definitions: the aggregate SQL (`sql/`), the place and property reference
+//! data (`reference/`) and the disclosure policy (`disclosure/`), as files in this directory and
+//! built into every binary.
 //!
 //! A `lantern` binary therefore runs from any directory and after `cargo install`, with the
 //! definitions it was built with. A force that changes them points `pipelines.dir` at its own
@@ -28,6 +29,10 @@ const EMBEDDED: &[(&str, &[u8])] = embedded![
     "reference/property/nfib_codes.csv",
     "reference/property/offence_codes.csv",
     "reference/property/premises_types.csv",
+    "disclosure/releases.toml",
+    "disclosure/ptable_t10.csv",
+    "disclosure/hierarchies/crime_group_v1.csv",
+    "disclosure/extracts/incidents_research.toml",
 ];
 
 /// One pipeline, declared once: everything else (config validation, the processor, `lantern
@@ -42,6 +47,9 @@ pub struct PipelineSpec {
     pub facts_table: &'static str,
     /// Aggregate tables, each defined by `sql/<name>.sql` over the facts table.
     pub aggregates: &'static [&'static str],
+    /// The status of a cancelled or withdrawn record: kept in the facts as a tombstone, counted
+    /// nowhere.
+    pub tombstone: &'static str,
 }
 
 /// Every pipeline Lantern has. The fact type of each is bound to its name in
@@ -52,18 +60,21 @@ pub const PIPELINES: &[PipelineSpec] = &[
         topic_key: "topics.incidents",
         facts_table: "incident_facts",
         aggregates: &["incidents_monthly", "incidents_daily"],
+        tombstone: "cancelled",
     },
     PipelineSpec {
         name: "business_crime",
         topic_key: "topics.business_crime",
         facts_table: "business_crime_facts",
         aggregates: &["business_crime_monthly"],
+        tombstone: "withdrawn",
     },
     PipelineSpec {
         name: "cybercrime",
         topic_key: "topics.cybercrime",
         facts_table: "cybercrime_facts",
         aggregates: &["cybercrime_monthly"],
+        tombstone: "withdrawn",
     },
 ];
 
@@ -142,7 +153,10 @@ mod tests {
             let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
             if entry.file_type().unwrap().is_dir() {
                 files_on_disk(&entry.path(), &format!("{name}/"), out);
-            } else if name.ends_with(".sql") || name.ends_with(".csv") {
+            } else if [".sql", ".csv", ".toml"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+            {
                 out.push(name);
             }
         }
@@ -152,7 +166,7 @@ mod tests {
     fn every_definition_on_disk_is_built_in_and_identical() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut on_disk = Vec::new();
-        for sub in ["sql", "reference"] {
+        for sub in ["sql", "reference", "disclosure"] {
             files_on_disk(&root.join(sub), &format!("{sub}/"), &mut on_disk);
         }
         on_disk.sort();

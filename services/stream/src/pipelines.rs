@@ -123,6 +123,11 @@ mod tests {
         impl PipelineVisitor for Name {
             type Output = &'static str;
             fn visit<P: PipelineKind>(self) -> &'static str {
+                // The registry's tombstone is what readers outside the processor filter on.
+                assert_eq!(
+                    P::SPEC.tombstone,
+                    <P::Fact as crate::facts::Fact>::TOMBSTONE
+                );
                 P::SPEC.name
             }
         }
