@@ -15,9 +15,9 @@ pub enum Role {
     /// Force analysts: every aggregate table.
     Analyst,
     /// Community safety partnerships, local authorities, business partnerships: published
-    /// (disclosure-controlled) tables only; until those exist, `query.partner_tables`.
+    /// (disclosure-controlled) tables, plus any aggregate listed in `query.partner_tables`.
     Partner,
-    /// University researchers: only the tables granted to them by name (their extracts).
+    /// University researchers: the extracts granted to them by name, and published tables.
     Researcher,
     /// Operators: what analysts read. Managing users and reading the audit log are done on the
     /// server's machine (`lantern users`, `lantern audit`), not through SQL.
@@ -89,7 +89,10 @@ impl AccessPolicy {
     pub fn allows(&self, who: &Principal, table: &str, kind: TableKind) -> bool {
         match kind {
             TableKind::Internal => false,
-            TableKind::Reference => true,
+            TableKind::Reference | TableKind::Published => true,
+            TableKind::Extract => {
+                who.grants.contains(table) || matches!(who.role, Role::Analyst | Role::Admin)
+            }
             TableKind::Aggregate => {
                 who.grants.contains(table)
                     || match who.role {
@@ -111,6 +114,10 @@ pub enum TableKind {
     Internal,
     /// Public reference data (ONS place names).
     Reference,
+    /// Disclosure-controlled partner tables (`lantern publish`): the latest vintage of each.
+    Published,
+    /// Anonymised research extracts (`lantern extract`), for the researchers granted them.
+    Extract,
 }
 
 #[cfg(test)]
@@ -135,6 +142,12 @@ mod tests {
         assert!(policy.allows(&partner, "place_names", TableKind::Reference));
         assert!(!policy.allows(&researcher, "incidents_monthly", agg));
         assert!(policy.allows(&researcher, "extract_2025_01", agg));
+        let (published, extract) = (TableKind::Published, TableKind::Extract);
+        assert!(policy.allows(&partner, "partner_incidents_msoa_monthly", published));
+        assert!(!policy.allows(&partner, "extract_2025_01", extract));
+        assert!(policy.allows(&researcher, "extract_2025_01", extract));
+        assert!(!policy.allows(&researcher, "someone_elses", extract));
+        assert!(policy.allows(&analyst, "extract_2025_01", extract));
         assert_eq!("partner".parse::<Role>(), Ok(Role::Partner));
         assert!("root".parse::<Role>().unwrap_err().contains("analyst"));
     }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::catalog::TableProvider;
 use lantern_tables::readers::{Pin, ReaderLease};
 use lantern_tables::shards::{self, PublishedShard};
-use lantern_tables::{manifest, register};
+use lantern_tables::{manifest, outputs, register};
 
 use crate::QueryError;
 use crate::access::TableKind;
@@ -50,11 +50,15 @@ impl PipelineSnapshot {
     }
 }
 
+/// A published partner table (its latest vintage) or a research extract.
+type Outputs = BTreeMap<String, (TableKind, Arc<dyn TableProvider>)>;
+
 /// Every table a query may see, each at one committed state.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pipelines: Vec<Arc<PipelineSnapshot>>,
     reference: Arc<BTreeMap<String, Arc<dyn TableProvider>>>,
+    outputs: Arc<Outputs>,
 }
 
 impl Snapshot {
@@ -66,6 +70,7 @@ impl Snapshot {
         self.pipelines
             .iter()
             .find_map(|p| p.tables.get(name))
+            .or_else(|| self.outputs.get(name))
             .map(|(kind, table)| (*kind, Arc::clone(table)))
     }
 
@@ -80,6 +85,11 @@ impl Snapshot {
                     .iter()
                     .map(|(name, (kind, _))| (name.clone(), *kind))
             }))
+            .chain(
+                self.outputs
+                    .iter()
+                    .map(|(name, (kind, _))| (name.clone(), *kind)),
+            )
             .collect();
         out.sort();
         out
@@ -94,6 +104,15 @@ impl Snapshot {
                     .into_iter()
                     .map(|(partition, seq)| (format!("{}/{partition}", p.pipeline), seq))
             })
+            .collect()
+    }
+
+    /// The shards of `pipeline` in this snapshot, each with the manifest it is pinned at.
+    pub fn shards_of(&self, pipeline: &str) -> Vec<&PublishedShard> {
+        self.pipelines
+            .iter()
+            .filter(|p| p.pipeline == pipeline)
+            .flat_map(|p| p.shards.iter().map(|s| &s.shard))
             .collect()
     }
 
@@ -116,6 +135,8 @@ pub struct Catalog {
     loader: datafusion::prelude::SessionContext,
     current: tokio::sync::Mutex<BTreeMap<PathBuf, Arc<PipelineSnapshot>>>,
     leases: Mutex<BTreeMap<PathBuf, Arc<ReaderLease>>>,
+    /// Providers of published vintages and extracts, by data file (each is immutable).
+    outputs: tokio::sync::Mutex<BTreeMap<PathBuf, Arc<dyn TableProvider>>>,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -141,6 +162,7 @@ impl Catalog {
             loader: crate::session_context(),
             current: tokio::sync::Mutex::new(BTreeMap::new()),
             leases: Mutex::new(BTreeMap::new()),
+            outputs: tokio::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -188,7 +210,39 @@ impl Catalog {
         Ok(Arc::new(Snapshot {
             pipelines: current.values().cloned().collect(),
             reference: Arc::clone(&self.reference),
+            outputs: Arc::new(self.outputs().await?),
         }))
+    }
+
+    /// The latest vintage of every published table and every research extract. A vintage's
+    /// files never change or go away, so they need no pin.
+    async fn outputs(&self) -> Result<Outputs, QueryError> {
+        let published = outputs::published_tables(&self.data_dir)?
+            .into_iter()
+            .map(|t| (t, TableKind::Published));
+        let extracts = outputs::extract_tables(&self.data_dir)?
+            .into_iter()
+            .map(|t| (t, TableKind::Extract));
+        let mut cache = self.outputs.lock().await;
+        let mut out = Outputs::new();
+        for (table, kind) in published.chain(extracts) {
+            let provider = match cache.get(&table.file) {
+                Some(provider) => Arc::clone(provider),
+                None => {
+                    let state = self.loader.state();
+                    let provider: Arc<dyn TableProvider> = register::listing_table(
+                        &state,
+                        &table.name,
+                        std::slice::from_ref(&table.file),
+                    )
+                    .await?;
+                    cache.insert(table.file.clone(), Arc::clone(&provider));
+                    provider
+                }
+            };
+            out.insert(table.name, (kind, provider));
+        }
+        Ok(out)
     }
 
     /// Rewrites this server's reader leases (the heartbeat; see `LEASE_REFRESH`).

@@ -23,11 +23,13 @@
 //! - [`shards`]: where a pipeline's shards are, and which have published.
 //! - [`lock`]: one writer per shard directory.
 //! - [`readers`]: leases by which query servers keep the manifests their queries read.
+//! - [`outputs`]: where published partner tables and research extracts live.
 
 pub mod commit;
 mod error;
 pub mod lock;
 pub mod manifest;
+pub mod outputs;
 pub mod parquet_io;
 pub mod readers;
 pub mod register;

@@ -58,7 +58,8 @@ pub fn published_pipelines(data_dir: &Path) -> Result<Vec<PublishedPipeline>, Ta
     Ok(out)
 }
 
-/// Registers every published table under `data_dir` in `ctx` and returns their names.
+/// Registers every published table under `data_dir` in `ctx` and returns their names: the
+/// pipelines' tables, the latest vintage of each partner table and each research extract.
 ///
 /// Each table is pinned to the files of the shard manifests that were live when this ran: a
 /// commit that lands afterwards does not change what this context sees, so a query never mixes
@@ -83,6 +84,18 @@ pub async fn register_all(
                 })?;
             names.push(table.to_string());
         }
+    }
+    let outputs = crate::outputs::published_tables(data_dir)?
+        .into_iter()
+        .chain(crate::outputs::extract_tables(data_dir)?);
+    for output in outputs {
+        let provider = listing_table(&ctx.state(), &output.name, &[output.file]).await?;
+        ctx.register_table(&output.name, provider)
+            .map_err(|source| TableError::Register {
+                table: output.name.clone(),
+                source,
+            })?;
+        names.push(output.name);
     }
     names.sort();
     Ok(names)
