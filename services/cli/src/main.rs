@@ -1,14 +1,18 @@
 //! `lantern`: one binary, one subcommand per part of the system.
 
 mod audit;
+mod extract;
 mod import;
+mod key;
 mod lag;
 mod process;
+mod publish;
 mod rebuild;
 mod serve;
 mod sql;
 mod up;
 mod users;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -53,6 +57,15 @@ enum Command {
     Lag(lag::LagArgs),
     /// Recompute the aggregates from the facts and compare (or replace) what is published.
     Rebuild(rebuild::RebuildArgs),
+    /// Publish the partner tables of the release policy, disclosure-controlled, as new vintages.
+    Publish(publish::PublishArgs),
+    /// Produce an anonymised research extract (k-anonymous, l-diverse) from a spec.
+    Extract(extract::ExtractArgs),
+    /// Check a published vintage or an extract against its manifest.
+    Verify(verify::VerifyArgs),
+    /// Manage the disclosure key.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 #[tokio::main]
@@ -71,6 +84,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit(command) => audit::run(&config, command).await,
         Command::Lag(args) => lag::run(config, args).await,
         Command::Rebuild(args) => rebuild::run(config, args).await,
+        Command::Publish(args) => publish::run(config, args).await,
+        Command::Extract(args) => extract::run(config, args).await,
+        Command::Verify(args) => verify::run(args),
+        Command::Key(command) => key::run(command),
     }
 }
 

@@ -22,6 +22,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let readiness = Readiness::default();
     let ops = serve::start_ops_endpoint(&config, registry.clone(), readiness.clone()).await?;
     let server = serve::start_query_server(&config, &registry).await?;
+    let publisher = crate::publish::spawn_loop(&config)?;
     println!("Lantern is up. Kafka: {}", config.kafka.bootstrap_servers);
     serve::print_connect_lines(&config, &server);
     println!("Stop everything with ctrl-c.");
@@ -35,6 +36,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await;
     tracing::info!("Stopping the query service.");
+    if let Some(publisher) = publisher {
+        publisher.abort();
+    }
     server.stop().await;
     ops.stop().await;
     processed?;

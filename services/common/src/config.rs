@@ -55,6 +55,30 @@ pub struct Config {
     pub query: QueryConfig,
     /// `lantern up`: everything on one machine.
     pub up: UpConfig,
+    /// Published partner tables and research extracts.
+    pub disclosure: DisclosureConfig,
+}
+
+/// Disclosure control (`lantern publish`, `lantern extract`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisclosureConfig {
+    /// File holding the disclosure key (record keys for cell-key perturbation, pseudonyms).
+    /// `LANTERN_DISCLOSURE_KEY` holds the key itself instead. Neither set: no cell-key release
+    /// and no extract can be made.
+    pub key_file: Option<PathBuf>,
+    /// `lantern serve` / `lantern up` publish new vintages this often (milliseconds); 0 turns
+    /// publishing off there (`lantern publish` still works).
+    pub publish_interval_ms: u64,
+}
+
+impl Default for DisclosureConfig {
+    fn default() -> Self {
+        DisclosureConfig {
+            key_file: None,
+            publish_interval_ms: 10_000,
+        }
+    }
 }
 
 /// Kafka connection settings.
@@ -161,7 +185,8 @@ pub struct QueryConfig {
     /// Queries executing at once; later ones wait for a slot within their timeout. Peak query
     /// memory is bounded by `max_concurrent_queries` x `memory_limit_mb`.
     pub max_concurrent_queries: usize,
-    /// Tables the `partner` role may read, until disclosure-controlled published tables exist.
+    /// Aggregate tables the `partner` role may read besides the published (disclosure-controlled)
+    /// tables, which it always may.
     pub partner_tables: Vec<String>,
 }
 
@@ -432,8 +457,9 @@ impl Config {
 /// Keys whose values are paths. A relative path written in a config file means relative to that
 /// file, so `lantern --config /srv/lantern/lantern.toml` works from any directory; a relative
 /// path from the environment or the defaults stays relative to the working directory.
-const PATH_KEYS: [(&str, &str); 6] = [
+const PATH_KEYS: [(&str, &str); 7] = [
     ("storage", "data_dir"),
+    ("disclosure", "key_file"),
     ("pipelines", "dir"),
     ("query", "users_file"),
     ("query", "audit_log"),
