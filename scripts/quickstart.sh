@@ -33,6 +33,13 @@ if [ ! -f "$credentials/analyst.token" ]; then
   "$LANTERN" users add analyst --role analyst --credentials-dir "$credentials"
 fi
 
+# The disclosure key behind published partner tables and research extracts (docs/disclosure.md),
+# on the first run only, readable only by you.
+export LANTERN_DISCLOSURE__KEY_FILE="${LANTERN_DISCLOSURE__KEY_FILE:-.lantern/disclosure.key}"
+if [ ! -f "$LANTERN_DISCLOSURE__KEY_FILE" ]; then
+  "$LANTERN" key new "$LANTERN_DISCLOSURE__KEY_FILE"
+fi
+
 "$LANTERN" up &
 up=$!
 stop_up() { kill -INT "$up" 2>/dev/null || true; wait "$up" 2>/dev/null || true; }
@@ -69,6 +76,15 @@ echo
 echo "== Cybercrime (SYNTHETIC) by NFIB group =="
 "$LANTERN" sql "SELECT nfib_group, SUM(reports) AS reports, ROUND(SUM(loss_total), 2) AS loss_gbp
                 FROM cybercrime_monthly GROUP BY 1 ORDER BY 2 DESC"
+
+echo
+echo "== Published for partners: disclosure-controlled, no count below 10 (docs/disclosure.md) =="
+"$LANTERN" publish --release partner_incidents_csp_monthly
+"$LANTERN" sql "SELECT COALESCE(n.name, '(not placed)') AS community_safety_partnership, period,
+                       SUM(count) AS crimes_and_asb
+                FROM partner_incidents_csp_monthly p
+                LEFT JOIN place_names n ON n.level = 'csp' AND n.code = p.place_code
+                GROUP BY 1, 2 ORDER BY 2, 3 DESC LIMIT 8"
 
 echo
 echo "== The same tables through the query service (docs/analysts.md) =="

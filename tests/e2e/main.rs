@@ -9,6 +9,7 @@
 mod support;
 
 mod business_and_cyber;
+mod disclosure;
 mod kill_at_scale;
 mod operations;
 mod police_uk_import;
