@@ -500,8 +500,6 @@ pub async fn extract(
         columns.extend(qi.hierarchy.columns().iter().map(|c| c.to_string()));
     }
     columns.extend(spec.sensitive.iter().map(|s| s.column.clone()));
-    let mut seen = std::collections::BTreeSet::new();
-    columns.retain(|c| seen.insert(c.clone()));
     let (batches, source) = source::read_facts(data_dir, pipeline, &columns, "true").await?;
 
     // Code every record's values.

@@ -30,6 +30,16 @@ pub enum PlaceLevel {
 }
 
 impl PlaceLevel {
+    /// Every level, finest first: also the order of a record's places ([`crate::protect::Places`]).
+    pub const ALL: [PlaceLevel; 6] = [
+        PlaceLevel::Lsoa,
+        PlaceLevel::Msoa,
+        PlaceLevel::Ward,
+        PlaceLevel::Lad,
+        PlaceLevel::Csp,
+        PlaceLevel::Force,
+    ];
+
     pub fn column(self) -> &'static str {
         match self {
             PlaceLevel::Lsoa => "lsoa_code",
@@ -414,6 +424,9 @@ mod tests {
 
     #[test]
     fn levels_nest_as_geography_does() {
+        for (i, level) in PlaceLevel::ALL.into_iter().enumerate() {
+            assert_eq!(crate::protect::level_index(level), i);
+        }
         assert!(PlaceLevel::Lsoa.nests_in(PlaceLevel::Msoa));
         assert!(!PlaceLevel::Ward.nests_in(PlaceLevel::Msoa));
         assert!(PlaceLevel::Csp.nests_in(PlaceLevel::Force));

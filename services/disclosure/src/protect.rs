@@ -18,6 +18,7 @@ use crate::policy::{Method, PlaceLevel, Release, SensitiveCategory, ValuePolicy}
 /// The places of a record at every level (`None`: not placed at that level).
 pub type Places = [Option<Arc<str>>; 6];
 
+/// Where `level` is in [`Places`]: its position in [`PlaceLevel::ALL`].
 pub fn level_index(level: PlaceLevel) -> usize {
     level as usize
 }

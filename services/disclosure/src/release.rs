@@ -23,7 +23,7 @@ use arrow::record_batch::RecordBatch;
 use lantern_pipelines::PipelineFiles;
 
 use crate::manifest::{self, FileEntry, OutputManifest, RELEASE_FORMAT};
-use crate::policy::{Release, SensitiveCategory};
+use crate::policy::{PlaceLevel, Release, SensitiveCategory};
 use crate::protect::{self, ProtectionReport, PublishedRow, Record};
 use crate::source::{self, SourceInfo};
 use crate::{DisclosureError, SecretKey};
@@ -121,10 +121,11 @@ pub async fn publish(
     manifest::write_file(&staging, manifest::MANIFEST_FILE, &manifest_bytes)?;
     let target = vintage_dir(&dir, vintage);
     std::fs::rename(&staging, &target).map_err(DisclosureError::io(&target))?;
-    let latest_tmp = dir.join(".LATEST.tmp");
-    manifest::write_file(&dir, ".LATEST.tmp", format!("{vintage:06}\n").as_bytes())?;
+    const LATEST_TMP: &str = ".LATEST.tmp";
+    manifest::write_file(&dir, LATEST_TMP, format!("{vintage:06}\n").as_bytes())?;
     let latest_path = dir.join(LATEST_FILE);
-    std::fs::rename(&latest_tmp, &latest_path).map_err(DisclosureError::io(&latest_path))?;
+    std::fs::rename(dir.join(LATEST_TMP), &latest_path)
+        .map_err(DisclosureError::io(&latest_path))?;
     Ok(PublishOutcome::New {
         vintage,
         dir: target,
@@ -178,14 +179,7 @@ pub async fn read_records(
     release: &Release,
 ) -> Result<(Vec<Record>, SourceInfo), DisclosureError> {
     let policy = &release.policy;
-    let places = [
-        "lsoa_code",
-        "msoa_code",
-        "ward_code",
-        "lad_code",
-        "csp_code",
-        "force_area_code",
-    ];
+    let places = PlaceLevel::ALL.map(PlaceLevel::column);
     let mut columns: Vec<String> = ["record_id"]
         .iter()
         .chain(&places)
@@ -198,8 +192,6 @@ pub async fn read_records(
     if let Some(value) = &policy.value {
         columns.extend([value.column.clone(), value.contributor.clone()]);
     }
-    let mut seen = std::collections::BTreeSet::new();
-    columns.retain(|c| seen.insert(c.clone()));
     let basis = match policy.basis {
         crate::policy::Basis::PoliceUkSnapped => "=",
         crate::policy::Basis::ForceTrue => "<>",

@@ -41,7 +41,8 @@ pub struct SourceInfo {
 }
 
 /// The live records of `pipeline` (tombstones and records placed outside the force area left
-/// out), `columns` of each, ordered by record id; `filter` is an extra SQL condition.
+/// out), `columns` of each (named more than once or not, always with `month`), ordered by record
+/// id; `filter` is an extra SQL condition.
 pub async fn read_facts(
     data_dir: &Path,
     pipeline: &PipelineSpec,
@@ -76,9 +77,10 @@ pub async fn read_facts(
         .ok_or_else(|| DisclosureError::NoSource(format!("no table {}", pipeline.facts_table)))?;
     let ctx = lantern_query::session_context();
     ctx.register_table("facts", table)?;
+    let mut seen = std::collections::BTreeSet::from(["month"]);
     let list = columns
         .iter()
-        .filter(|c| *c != "month")
+        .filter(|c| seen.insert(c.as_str()))
         .map(|c| format!("\"{c}\""))
         .collect::<Vec<_>>()
         .join(", ");

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
+use lantern_tables::outputs::data_file;
 
 use crate::extract::{self, ExtractReport};
 use crate::manifest::{self, EXTRACT_FORMAT, MANIFEST_FILE, OutputManifest, RELEASE_FORMAT};
@@ -106,10 +107,6 @@ fn check_files(
     Ok(())
 }
 
-fn data_path(dir: &Path, manifest: &OutputManifest) -> std::path::PathBuf {
-    dir.join(format!("{}.parquet", manifest.name))
-}
-
 fn check_release(
     dir: &Path,
     manifest: &OutputManifest,
@@ -137,7 +134,7 @@ fn check_release(
         release.policy.threshold,
         release.policy.method.as_str()
     ));
-    let (_, batches) = lantern_tables::parquet_io::read_parquet(&data_path(dir, manifest))?;
+    let (_, batches) = lantern_tables::parquet_io::read_parquet(&data_file(dir, &manifest.name))?;
     let threshold = release.policy.threshold as i64;
     let mut rows = 0u64;
     let mut bad = Vec::new();
@@ -227,7 +224,7 @@ fn check_extract(
             return Ok(());
         }
     };
-    let (_, batches) = lantern_tables::parquet_io::read_parquet(&data_path(dir, manifest))?;
+    let (_, batches) = lantern_tables::parquet_io::read_parquet(&data_file(dir, &manifest.name))?;
     let column = |name: &str| -> Vec<String> {
         batches
             .iter()

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use lantern_disclosure::SecretKey;
 use lantern_disclosure::policy::{self, Method, PlaceLevel, Release};
-use lantern_disclosure::protect::{CellId, CellStatus, PublishedRow, Record, protect};
+use lantern_disclosure::protect::{CellId, CellStatus, PublishedRow, Record, level_index, protect};
 use lantern_disclosure::ptable::PerturbationTable;
 use proptest::prelude::*;
 
@@ -88,7 +88,7 @@ fn members(release: &Release, records: &[Record]) -> BTreeMap<CellId, BTreeSet<S
 }
 
 fn policy_level(release: &Release) -> usize {
-    release.policy.place_level as usize
+    level_index(release.policy.place_level)
 }
 
 fn stream() -> impl Strategy<Value = Vec<Version>> {
