@@ -45,6 +45,14 @@ pub struct Location {
         skip_serializing_if = "Option::is_none"
     )]
     pub postcode: Option<String>,
+    /// Incident-only: an opaque, pseudonymised address reference (the same address always has
+    /// the same reference), so repeat victimisation of a place can be found without the address.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub address_reference: Option<String>,
 }
 
 /// Which of the kind-specific members a location may carry, and the JSON
@@ -64,6 +72,7 @@ struct Pointers {
     lsoa_code: &'static str,
     description: &'static str,
     postcode: &'static str,
+    address_reference: &'static str,
 }
 
 impl LocationRules {
@@ -75,6 +84,7 @@ impl LocationRules {
                 lsoa_code: "/location/lsoa_code",
                 description: "/location/description",
                 postcode: "/location/postcode",
+                address_reference: "/location/address_reference",
             },
             LocationRules::Premises => &Pointers {
                 lat: "/premises/lat",
@@ -82,6 +92,7 @@ impl LocationRules {
                 lsoa_code: "/premises/lsoa_code",
                 description: "/premises/description",
                 postcode: "/premises/postcode",
+                address_reference: "/premises/address_reference",
             },
         }
     }
@@ -116,9 +127,22 @@ impl Location {
                         "postcode is only allowed on business premises",
                     ));
                 }
-                check::opt_length(at.description, self.description.as_deref(), 0, 200)
+                check::opt_length(at.description, self.description.as_deref(), 0, 200)?;
+                check::opt_length(
+                    at.address_reference,
+                    self.address_reference.as_deref(),
+                    1,
+                    200,
+                )
             }
             LocationRules::Premises => {
+                if self.address_reference.is_some() {
+                    return Err(SchemaError::validate(
+                        at.address_reference,
+                        "address_reference is only allowed on incident locations \
+                         (a business is identified by business_ref)",
+                    ));
+                }
                 if self.description.is_some() {
                     return Err(SchemaError::validate(
                         at.description,

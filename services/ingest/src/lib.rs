@@ -26,7 +26,7 @@ pub use policeuk::{
     POLICE_UK_CRIME_TYPES, POLICE_UK_HEADER, PoliceUkImport, RejectedRow, read_police_uk,
     read_police_uk_from_reader,
 };
-pub use synthetic::{synthetic_business_crime, synthetic_cybercrime};
+pub use synthetic::{synthetic_burglaries, synthetic_business_crime, synthetic_cybercrime};
 
 /// One event ready to produce: the Kafka record key and the JSON-encoded value.
 ///

@@ -11,12 +11,16 @@
 //! gives the same events as generating them together. `StdRng`'s algorithm is only guaranteed
 //! stable within one `rand` release; the lockfile pins it.
 //!
+//! - [`burglary`] holds [`synthetic_burglaries`] (incidents with repeat and near-repeat
+//!   structure, and address and victim references);
 //! - [`business`] holds [`synthetic_business_crime`];
 //! - [`cyber`] holds [`synthetic_cybercrime`].
 
+pub mod burglary;
 pub mod business;
 pub mod cyber;
 
+pub use burglary::synthetic_burglaries;
 pub use business::synthetic_business_crime;
 pub use cyber::synthetic_cybercrime;
 

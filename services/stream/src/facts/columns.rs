@@ -122,6 +122,15 @@ impl<'a> BatchReader<'a> {
         Ok(self.str(name, row)?.map(str::to_string))
     }
 
+    /// A string column added after the first release: state written before it has no such
+    /// column, which reads as null rather than failing the restore.
+    pub fn added_string(&self, name: &str, row: usize) -> Result<Option<String>, String> {
+        match self.by_name.contains_key(name) {
+            true => self.string(name, row),
+            false => Ok(None),
+        }
+    }
+
     pub fn arc(&self, name: &str, row: usize) -> Result<Option<Arc<str>>, String> {
         Ok(self.str(name, row)?.map(|s| {
             let mut interned = self.interned.borrow_mut();

@@ -38,6 +38,8 @@ pub struct IncidentFact {
     pub property_type: &'static str,
     pub victim_kind: Option<&'static str>,
     pub victim_reference: Option<String>,
+    /// Pseudonymised address reference, for repeat victimisation of a place.
+    pub address_reference: Option<String>,
     pub domestic_abuse: bool,
     pub hate_crime: bool,
     pub online: bool,
@@ -79,6 +81,10 @@ impl IncidentFact {
             property_type,
             victim_kind: event.victim.as_ref().map(|v| v.kind.as_str()),
             victim_reference: event.victim.and_then(|v| v.reference),
+            address_reference: event
+                .location
+                .as_ref()
+                .and_then(|l| l.address_reference.clone()),
             domestic_abuse: event.flags.domestic_abuse,
             hate_crime: event.flags.hate_crime,
             online: event.flags.online,
@@ -132,6 +138,11 @@ impl Fact for IncidentFact {
             true,
             facts.iter().map(|f| f.victim_reference.as_deref()),
         );
+        c.utf8(
+            "address_reference",
+            true,
+            facts.iter().map(|f| f.address_reference.as_deref()),
+        );
         c.bool("domestic_abuse", facts.iter().map(|f| f.domestic_abuse));
         c.bool("hate_crime", facts.iter().map(|f| f.hate_crime));
         c.bool("online", facts.iter().map(|f| f.online));
@@ -164,6 +175,7 @@ impl Fact for IncidentFact {
                         "victim_kind",
                     )?,
                     victim_reference: r.string("victim_reference", row)?,
+                    address_reference: r.added_string("address_reference", row)?,
                     domestic_abuse: r.bool("domestic_abuse", row)?,
                     hate_crime: r.bool("hate_crime", row)?,
                     online: r.bool("online", row)?,
