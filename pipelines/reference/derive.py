@@ -432,6 +432,29 @@ def check_hand_written(out_dir: str) -> None:
         log(f"checked property/{fname}: {len(body)} rows")
 
 
+def derive_population(src: str, out_dir: str) -> None:
+    """Census 2011 table PHP01: usual residents and households per LSOA, the denominators of
+    rates (per 1,000 residents; residential burglary per 1,000 households)."""
+    path = os.path.join(src, "census", "census_2011_population_hh.csv")
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    header = rows[0]
+    # Duplicate and blank header names: the columns are positional. The first "Persons" is
+    # all usual residents (the next two split it into households and communal establishments).
+    lsoa_col = header.index("LSOA Code")
+    residents_col = header.index("Persons")
+    households_col = header.index("Households")
+    out = []
+    for row in rows[1:]:
+        residents = int(row[residents_col].replace(",", ""))
+        households = int(row[households_col].replace(",", ""))
+        out.append([row[lsoa_col].strip(), str(residents), str(households)])
+    out.sort()
+    if len({r[0] for r in out}) != len(out):
+        raise SystemExit(f"{path}: an LSOA appears twice")
+    write_csv(os.path.join(out_dir, "places", "population.csv"), ["lsoa_code", "residents", "households"], out)
+
+
 def main(argv: list[str]) -> int:
     src = argv[1] if len(argv) > 1 else DEFAULT_SOURCE
     src = os.path.abspath(src)
@@ -439,6 +462,7 @@ def main(argv: list[str]) -> int:
         log(f"source data directory {src} has no ons/ subdirectory")
         return 2
     derive_places(src, HERE)
+    derive_population(src, HERE)
     derive_offence_codes(src, HERE)
     check_hand_written(HERE)
     return 0
