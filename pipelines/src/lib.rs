@@ -1,6 +1,6 @@
 //! Lantern's pipeline definitions: the aggregate SQL (`sql/`), the place and property reference
-//! data (`reference/`) and the disclosure policy (`disclosure/`), as files in this directory and
-//! built into every binary.
+//! data (`reference/`), the disclosure policy (`disclosure/`) and the analytics parameters
+//! (`analytics/`), as files in this directory and built into every binary.
 //!
 //! A `lantern` binary therefore runs from any directory and after `cargo install`, with the
 //! definitions it was built with. A force that changes them points `pipelines.dir` at its own
@@ -24,6 +24,9 @@ const EMBEDDED: &[(&str, &[u8])] = embedded![
     "sql/cybercrime_monthly.sql",
     "reference/places/lsoa.csv",
     "reference/places/names.csv",
+    "reference/places/population.csv",
+    "reference/harm/chi_weights_v1.csv",
+    "reference/harm/chi_crime_type_weights_v1.csv",
     "reference/property/business_incident_types.csv",
     "reference/property/crime_types.csv",
     "reference/property/nfib_codes.csv",
@@ -33,6 +36,7 @@ const EMBEDDED: &[(&str, &[u8])] = embedded![
     "disclosure/ptable_t10.csv",
     "disclosure/hierarchies/crime_group_v1.csv",
     "disclosure/extracts/incidents_research.toml",
+    "analytics/analytics.toml",
 ];
 
 /// One pipeline, declared once: everything else (config validation, the processor, `lantern
@@ -166,7 +170,7 @@ mod tests {
     fn every_definition_on_disk_is_built_in_and_identical() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut on_disk = Vec::new();
-        for sub in ["sql", "reference", "disclosure"] {
+        for sub in ["sql", "reference", "disclosure", "analytics"] {
             files_on_disk(&root.join(sub), &format!("{sub}/"), &mut on_disk);
         }
         on_disk.sort();

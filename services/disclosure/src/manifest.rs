@@ -124,3 +124,22 @@ pub fn load(dir: &Path) -> Result<(OutputManifest, String), DisclosureError> {
 pub fn code_version() -> String {
     format!("lantern {}", env!("CARGO_PKG_VERSION"))
 }
+
+/// Waits for an output directory's writer lock (one writer per release or table at a time).
+pub async fn lock_dir(dir: &Path) -> Result<lantern_tables::ShardLock, DisclosureError> {
+    loop {
+        if let Some(lock) = lantern_tables::try_lock_shard(dir)? {
+            return Ok(lock);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether two vintages hold the same files, byte for byte.
+pub fn same_files(old: &[FileEntry], new: &[FileEntry]) -> bool {
+    let mut old: Vec<_> = old.iter().map(|f| (&f.path, &f.sha256)).collect();
+    let mut new: Vec<_> = new.iter().map(|f| (&f.path, &f.sha256)).collect();
+    old.sort();
+    new.sort();
+    old == new
+}

@@ -22,7 +22,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use lantern_pipelines::PipelineFiles;
 
-use crate::manifest::{self, FileEntry, OutputManifest, RELEASE_FORMAT};
+use crate::manifest::{self, OutputManifest, RELEASE_FORMAT};
 use crate::policy::{PlaceLevel, Release, SensitiveCategory};
 use crate::protect::{self, ProtectionReport, PublishedRow, Record};
 use crate::source::{self, SourceInfo};
@@ -83,14 +83,14 @@ pub async fn publish(
 
     // `lantern publish` may run while `lantern serve` publishes too: one at a time per release,
     // so the second sees the first's vintage and finds nothing changed.
-    let _lock = lock_release(&dir).await?;
+    let _lock = manifest::lock_dir(&dir).await?;
     let previous = latest(&dir)?;
     let previous_manifest = match previous {
         Some(v) => Some(manifest::load(&vintage_dir(&dir, v))?),
         None => None,
     };
     if let (Some(vintage), Some((old, _))) = (previous, &previous_manifest)
-        && same_files(&old.files, &written)
+        && manifest::same_files(&old.files, &written)
     {
         std::fs::remove_dir_all(&staging).map_err(DisclosureError::io(&staging))?;
         return Ok(PublishOutcome::Unchanged { vintage });
@@ -132,25 +132,6 @@ pub async fn publish(
         manifest_sha256: manifest::sha256_hex(&manifest_bytes),
         report,
     })
-}
-
-/// Waits for the release directory's writer lock.
-async fn lock_release(dir: &Path) -> Result<lantern_tables::ShardLock, DisclosureError> {
-    loop {
-        if let Some(lock) = lantern_tables::try_lock_shard(dir)? {
-            return Ok(lock);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
-/// Whether two vintages hold the same files, byte for byte.
-fn same_files(old: &[FileEntry], new: &[FileEntry]) -> bool {
-    let mut old: Vec<_> = old.iter().map(|f| (&f.path, &f.sha256)).collect();
-    let mut new: Vec<_> = new.iter().map(|f| (&f.path, &f.sha256)).collect();
-    old.sort();
-    new.sort();
-    old == new
 }
 
 /// Offence subgroups that make a record a sexual offence (Home Office offence classification).

@@ -90,7 +90,9 @@ impl AccessPolicy {
         match kind {
             TableKind::Internal => false,
             TableKind::Reference | TableKind::Published => true,
-            TableKind::Extract => {
+            // Analytics hold record-level lists (the repeat-victim addresses to visit): analysts
+            // only, unless granted by name.
+            TableKind::Extract | TableKind::Analytics => {
                 who.grants.contains(table) || matches!(who.role, Role::Analyst | Role::Admin)
             }
             TableKind::Aggregate => {
@@ -118,6 +120,8 @@ pub enum TableKind {
     Published,
     /// Anonymised research extracts (`lantern extract`), for the researchers granted them.
     Extract,
+    /// Crime-prevention analytics (`lantern analyse`): rates, repeats, hotspots, harm.
+    Analytics,
 }
 
 #[cfg(test)]
@@ -148,6 +152,10 @@ mod tests {
         assert!(policy.allows(&researcher, "extract_2025_01", extract));
         assert!(!policy.allows(&researcher, "someone_elses", extract));
         assert!(policy.allows(&analyst, "extract_2025_01", extract));
+        let analytics = TableKind::Analytics;
+        assert!(policy.allows(&analyst, "analytics_repeat_live", analytics));
+        assert!(!policy.allows(&partner, "analytics_repeat_live", analytics));
+        assert!(!policy.allows(&researcher, "analytics_repeat_live", analytics));
         assert_eq!("partner".parse::<Role>(), Ok(Role::Partner));
         assert!("root".parse::<Role>().unwrap_err().contains("analyst"));
     }

@@ -214,8 +214,9 @@ impl Catalog {
         }))
     }
 
-    /// The latest vintage of every published table and every research extract. A vintage's
-    /// files never change or go away, so they need no pin.
+    /// The latest vintage of every published table, research extract and analytics table. A
+    /// published vintage's files never change or go away, so they need no pin; an analytics
+    /// vintage is deleted only long after a newer one replaced it (`lantern analyse`).
     async fn outputs(&self) -> Result<Outputs, QueryError> {
         let published = outputs::published_tables(&self.data_dir)?
             .into_iter()
@@ -223,9 +224,12 @@ impl Catalog {
         let extracts = outputs::extract_tables(&self.data_dir)?
             .into_iter()
             .map(|t| (t, TableKind::Extract));
+        let analytics = outputs::analytics_tables(&self.data_dir)?
+            .into_iter()
+            .map(|t| (t, TableKind::Analytics));
         let mut cache = self.outputs.lock().await;
         let mut out = Outputs::new();
-        for (table, kind) in published.chain(extracts) {
+        for (table, kind) in published.chain(extracts).chain(analytics) {
             let provider = match cache.get(&table.file) {
                 Some(provider) => Arc::clone(provider),
                 None => {

@@ -5,10 +5,13 @@
 //! <data_dir>/published/<release>/LATEST          newest vintage number, replaced atomically
 //! <data_dir>/published/<release>/<NNNNNN>/<release>.parquet   a vintage (immutable)
 //! <data_dir>/extracts/<name>/<name>.parquet      a research extract (immutable)
+//! <data_dir>/analytics/<table>/LATEST            newest vintage of an analytics table
+//! <data_dir>/analytics/<table>/<NNNNNN>/<table>.parquet
 //! ```
 //!
-//! Both are immutable once their directory exists (each is renamed into place whole), so a
-//! reader needs no pin: nothing Lantern runs deletes them.
+//! Each is immutable once its directory exists (each is renamed into place whole). Published
+//! vintages and extracts are never deleted; old analytics vintages are, once they are both
+//! no longer among the newest few and older than any query may run (`lantern analyse`).
 
 use std::path::{Path, PathBuf};
 
@@ -16,12 +19,17 @@ use crate::TableError;
 
 pub const PUBLISHED_DIR: &str = "published";
 pub const EXTRACTS_DIR: &str = "extracts";
+pub const ANALYTICS_DIR: &str = "analytics";
 pub const LATEST_FILE: &str = "LATEST";
 /// Every output directory holds this once complete.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 pub fn release_dir(data_dir: &Path, release: &str) -> PathBuf {
     data_dir.join(PUBLISHED_DIR).join(release)
+}
+
+pub fn analytics_dir(data_dir: &Path, table: &str) -> PathBuf {
+    data_dir.join(ANALYTICS_DIR).join(table)
 }
 
 pub fn vintage_dir(release_dir: &Path, vintage: u64) -> PathBuf {
@@ -84,9 +92,18 @@ fn subdirs(dir: &Path) -> Result<Vec<String>, TableError> {
 
 /// The latest vintage of every release.
 pub fn published_tables(data_dir: &Path) -> Result<Vec<OutputTable>, TableError> {
-    let root = data_dir.join(PUBLISHED_DIR);
+    latest_vintages(&data_dir.join(PUBLISHED_DIR))
+}
+
+/// The latest vintage of every analytics table.
+pub fn analytics_tables(data_dir: &Path) -> Result<Vec<OutputTable>, TableError> {
+    latest_vintages(&data_dir.join(ANALYTICS_DIR))
+}
+
+/// The latest vintage of each table under `root` (`<root>/<name>/LATEST`).
+fn latest_vintages(root: &Path) -> Result<Vec<OutputTable>, TableError> {
     let mut out = Vec::new();
-    for name in subdirs(&root)? {
+    for name in subdirs(root)? {
         let dir = root.join(&name);
         if let Some(vintage) = latest_vintage(&dir)? {
             let file = data_file(&vintage_dir(&dir, vintage), &name);

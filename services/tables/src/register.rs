@@ -87,7 +87,8 @@ pub async fn register_all(
     }
     let outputs = crate::outputs::published_tables(data_dir)?
         .into_iter()
-        .chain(crate::outputs::extract_tables(data_dir)?);
+        .chain(crate::outputs::extract_tables(data_dir)?)
+        .chain(crate::outputs::analytics_tables(data_dir)?);
     for output in outputs {
         let provider = listing_table(&ctx.state(), &output.name, &[output.file]).await?;
         ctx.register_table(&output.name, provider)

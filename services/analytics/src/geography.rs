@@ -1,0 +1,146 @@
+//! The force area's places: every LSOA in it with its parents, centroid and census population,
+//! so rates have denominators and place-based analytics count the places with no crime too.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use lantern_disclosure::policy::PlaceLevel;
+use lantern_enrich::ReferenceData;
+use lantern_pipelines::PipelineFiles;
+
+use crate::AnalyticsError;
+
+/// Census 2011 residents and households per LSOA (`reference/places/population.csv`).
+pub const POPULATION_FILE: &str = "reference/places/population.csv";
+
+/// Residents and households of a place.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Population {
+    pub residents: u64,
+    pub households: u64,
+}
+
+impl std::ops::AddAssign for Population {
+    fn add_assign(&mut self, other: Self) {
+        self.residents += other.residents;
+        self.households += other.households;
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Lsoa {
+    pub code: Arc<str>,
+    /// Codes at every level, in [`PlaceLevel::ALL`] order (the LSOA's own code first).
+    pub codes: [Arc<str>; 6],
+    pub lat: f64,
+    pub lon: f64,
+    pub population: Population,
+}
+
+impl Lsoa {
+    pub fn code_at(&self, level: PlaceLevel) -> &Arc<str> {
+        &self.codes[level_index(level)]
+    }
+}
+
+fn level_index(level: PlaceLevel) -> usize {
+    PlaceLevel::ALL
+        .iter()
+        .position(|l| *l == level)
+        .expect("ALL lists every level")
+}
+
+/// Every LSOA of the configured force area, sorted by code.
+#[derive(Debug, Clone)]
+pub struct Geography {
+    pub force_area_code: Arc<str>,
+    pub lsoas: Vec<Lsoa>,
+    by_code: HashMap<Arc<str>, usize>,
+}
+
+impl Geography {
+    pub fn load(files: &PipelineFiles, force_area_code: &str) -> Result<Self, AnalyticsError> {
+        let reference = ReferenceData::load(files, force_area_code)?;
+        let population = load_population(files)?;
+        let mut lsoas = Vec::new();
+        for (code, lat, lon) in reference.places.lsoas_in_force() {
+            let place = reference.places.by_lsoa(&code);
+            let code_or_blank = |c: Option<Arc<str>>| c.unwrap_or_else(|| Arc::from(""));
+            let codes = [
+                code.clone(),
+                code_or_blank(place.msoa_code),
+                code_or_blank(place.ward_code),
+                code_or_blank(place.lad_code),
+                code_or_blank(place.csp_code),
+                code_or_blank(place.force_area_code),
+            ];
+            let population = *population.get(code.as_ref()).ok_or_else(|| {
+                AnalyticsError::reference(POPULATION_FILE, format!("no population for LSOA {code}"))
+            })?;
+            lsoas.push(Lsoa {
+                code,
+                codes,
+                lat,
+                lon,
+                population,
+            });
+        }
+        Ok(Self::from_lsoas(force_area_code, lsoas))
+    }
+
+    pub fn from_lsoas(force_area_code: &str, mut lsoas: Vec<Lsoa>) -> Self {
+        lsoas.sort_by(|a, b| a.code.cmp(&b.code));
+        let by_code = lsoas
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.code.clone(), i))
+            .collect();
+        Geography {
+            force_area_code: Arc::from(force_area_code),
+            lsoas,
+            by_code,
+        }
+    }
+
+    pub fn lsoa(&self, code: &str) -> Option<&Lsoa> {
+        self.by_code.get(code).map(|&i| &self.lsoas[i])
+    }
+
+    pub fn index_of(&self, code: &str) -> Option<usize> {
+        self.by_code.get(code).copied()
+    }
+
+    /// Population of every place at `level` in the force area, by code.
+    pub fn populations(&self, level: PlaceLevel) -> BTreeMap<Arc<str>, Population> {
+        let mut out: BTreeMap<Arc<str>, Population> = BTreeMap::new();
+        for lsoa in &self.lsoas {
+            *out.entry(lsoa.code_at(level).clone()).or_default() += lsoa.population;
+        }
+        out
+    }
+}
+
+fn load_population(files: &PipelineFiles) -> Result<HashMap<String, Population>, AnalyticsError> {
+    let bytes = files
+        .read(POPULATION_FILE)
+        .map_err(|e| AnalyticsError::reference(POPULATION_FILE, e))?;
+    let mut reader = csv::Reader::from_reader(bytes.as_ref());
+    let mut out = HashMap::new();
+    for (line, row) in reader.records().enumerate() {
+        let row = row.map_err(|e| AnalyticsError::reference(POPULATION_FILE, e))?;
+        let number = |i: usize| -> Result<u64, AnalyticsError> {
+            row.get(i).and_then(|v| v.parse().ok()).ok_or_else(|| {
+                AnalyticsError::reference(
+                    POPULATION_FILE,
+                    format!("line {}: column {} is not a whole number", line + 2, i + 1),
+                )
+            })
+        };
+        let population = Population {
+            residents: number(1)?,
+            households: number(2)?,
+        };
+        out.insert(row.get(0).unwrap_or_default().to_string(), population);
+    }
+    Ok(out)
+}
