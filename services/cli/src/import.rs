@@ -18,8 +18,9 @@ pub enum ImportCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Publish a SYNTHETIC stream of business-crime and cybercrime reports (source = "synthetic";
-    /// no real ones are public), placed in the configured force's LSOAs.
+    /// Publish a SYNTHETIC stream of business-crime and cybercrime reports, and optionally
+    /// burglaries (source = "synthetic"; no real ones are public), placed in the configured
+    /// force's LSOAs.
     Synthetic {
         /// Months to generate, e.g. 2022-09,2022-10.
         #[arg(long, value_delimiter = ',', default_value = "2022-09,2022-10")]
@@ -30,6 +31,12 @@ pub enum ImportCommand {
         /// Cybercrime reports per month.
         #[arg(long, default_value_t = 250)]
         cyber_per_month: usize,
+        /// Synthetic residential burglaries per month (incidents with address and victim
+        /// references and a repeat and near-repeat structure, for the repeat-victimisation and
+        /// near-repeat analytics). Default 0: synthetic incidents would be counted with a
+        /// force's real ones in every incident table, so they are only made when asked for.
+        #[arg(long, default_value_t = 0)]
+        burglaries_per_month: usize,
         /// Random seed: the same seed produces the same events, so re-running changes no count.
         #[arg(long, default_value_t = 2022)]
         seed: u64,
@@ -74,6 +81,7 @@ pub async fn run(config: Config, command: ImportCommand) -> anyhow::Result<()> {
             months,
             business_per_month,
             cyber_per_month,
+            burglaries_per_month,
             seed,
         } => {
             let months = months
@@ -105,10 +113,14 @@ pub async fn run(config: Config, command: ImportCommand) -> anyhow::Result<()> {
             );
             let cyber =
                 lantern_ingest::synthetic_cybercrime(&places, &months, cyber_per_month, seed);
+            let burglaries =
+                lantern_ingest::synthetic_burglaries(&places, &months, burglaries_per_month, seed);
             let b = publish(&config, &config.topics.business_crime, &business).await?;
             let c = publish(&config, &config.topics.cybercrime, &cyber).await?;
+            let i = publish(&config, &config.topics.incidents, &burglaries).await?;
             println!(
-                "synthetic: {b} business-crime and {c} cybercrime events published (source = \"synthetic\")"
+                "synthetic: {b} business-crime, {c} cybercrime and {i} burglary events published \
+                 (source = \"synthetic\")"
             );
         }
     }

@@ -1,5 +1,6 @@
 //! `lantern`: one binary, one subcommand per part of the system.
 
+mod analyse;
 mod audit;
 mod extract;
 mod import;
@@ -59,6 +60,9 @@ enum Command {
     Rebuild(rebuild::RebuildArgs),
     /// Publish the partner tables of the release policy, disclosure-controlled, as new vintages.
     Publish(publish::PublishArgs),
+    /// Recompute the crime-prevention analytics tables (rates, repeats, near repeat, hotspots,
+    /// harm) from the current tables.
+    Analyse(analyse::AnalyseArgs),
     /// Produce an anonymised research extract (k-anonymous, l-diverse) from a spec.
     Extract(extract::ExtractArgs),
     /// Check a published vintage or an extract against its manifest.
@@ -85,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Lag(args) => lag::run(config, args).await,
         Command::Rebuild(args) => rebuild::run(config, args).await,
         Command::Publish(args) => publish::run(config, args).await,
+        Command::Analyse(args) => analyse::run(config, args).await,
         Command::Extract(args) => extract::run(config, args).await,
         Command::Verify(args) => verify::run(args),
         Command::Key(command) => key::run(command),

@@ -16,12 +16,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let ops = start_ops_endpoint(&config, registry.clone(), readiness.clone()).await?;
     let server = start_query_server(&config, &registry).await?;
     let publisher = crate::publish::spawn_loop(&config)?;
+    let analyser = crate::analyse::spawn_loop(&config)?;
     readiness.set_ready(true);
     print_connect_lines(&config, &server);
     lantern_common::shutdown::signal().await;
     tracing::info!("Stopping the query service.");
-    if let Some(publisher) = publisher {
-        publisher.abort();
+    for task in [publisher, analyser].into_iter().flatten() {
+        task.abort();
     }
     server.stop().await;
     ops.stop().await;

@@ -23,6 +23,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let ops = serve::start_ops_endpoint(&config, registry.clone(), readiness.clone()).await?;
     let server = serve::start_query_server(&config, &registry).await?;
     let publisher = crate::publish::spawn_loop(&config)?;
+    let analyser = crate::analyse::spawn_loop(&config)?;
     println!("Lantern is up. Kafka: {}", config.kafka.bootstrap_servers);
     serve::print_connect_lines(&config, &server);
     println!("Stop everything with ctrl-c.");
@@ -36,8 +37,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .await;
     tracing::info!("Stopping the query service.");
-    if let Some(publisher) = publisher {
-        publisher.abort();
+    for task in [publisher, analyser].into_iter().flatten() {
+        task.abort();
     }
     server.stop().await;
     ops.stop().await;

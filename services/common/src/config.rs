@@ -57,6 +57,8 @@ pub struct Config {
     pub up: UpConfig,
     /// Published partner tables and research extracts.
     pub disclosure: DisclosureConfig,
+    /// Crime-prevention analytics (`lantern analyse`).
+    pub analytics: AnalyticsConfig,
 }
 
 /// Disclosure control (`lantern publish`, `lantern extract`).
@@ -77,6 +79,23 @@ impl Default for DisclosureConfig {
         DisclosureConfig {
             key_file: None,
             publish_interval_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalyticsConfig {
+    /// `lantern serve` / `lantern up` recompute the analytics tables this often (milliseconds)
+    /// when the tables they read have changed; 0 turns it off there (`lantern analyse` still
+    /// works). Their parameters are pipeline definitions: `pipelines/analytics/analytics.toml`.
+    pub interval_ms: u64,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        AnalyticsConfig {
+            interval_ms: 60_000,
         }
     }
 }
