@@ -22,8 +22,9 @@ else
   echo "!!!!! WARNING: clippy is not installed: SKIPPING the lint check (rustup component add clippy) !!!!!" >&2
 fi
 
-# Real clients for the query service tests: psql (Debian postgresql-client) and psycopg (PyPI,
-# in a virtualenv of its own so the system Python is untouched).
+# Real clients and independent checkers for the end-to-end tests, in a virtualenv of its own so
+# the system Python is untouched: psql (Debian postgresql-client) and psycopg for the query
+# service; DuckDB, SciPy and PySAL (esda, libpysal) to recompute the analytics independently.
 if ! command -v psql >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get install -y --no-install-recommends postgresql-client >/dev/null
@@ -33,9 +34,9 @@ if ! command -v psql >/dev/null 2>&1; then
   fi
 fi
 venv="${HOME}/.cache/lantern/venv"
-if ! "$venv/bin/python" -c 'import psycopg' >/dev/null 2>&1; then
+if ! "$venv/bin/python" -c 'import psycopg, duckdb, scipy, esda, libpysal' >/dev/null 2>&1; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet 'psycopg[binary]==3.2.*'
+  "$venv/bin/pip" install --quiet 'psycopg[binary]==3.2.*' 'duckdb==2.0.1' 'esda==2.9.0' 'libpysal==4.14.1'
 fi
 export E2E_PYTHON="$venv/bin/python"
 

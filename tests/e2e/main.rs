@@ -8,6 +8,7 @@
 
 mod support;
 
+mod analytics;
 mod business_and_cyber;
 mod disclosure;
 mod kill_at_scale;
