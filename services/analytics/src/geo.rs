@@ -56,19 +56,25 @@ impl<'a> Grid<'a> {
     /// Every pair `(i, j, distance)` with `i < j` and distance `< radius`; `radius` must not
     /// exceed the cell size (then a point's neighbours are all in the 3×3 cells around it).
     pub fn pairs_within(&self, radius: f64) -> Vec<(u32, u32, f64)> {
-        assert!(radius <= self.cell, "radius {radius} > cell {}", self.cell);
         let mut pairs = Vec::new();
+        self.for_each_pair_within(radius, |i, j, d| pairs.push((i, j, d)));
+        pairs
+    }
+
+    /// Calls `f(i, j, distance)` for every pair as [`Grid::pairs_within`] lists them, without
+    /// holding them all.
+    pub fn for_each_pair_within(&self, radius: f64, mut f: impl FnMut(u32, u32, f64)) {
+        assert!(radius <= self.cell, "radius {radius} > cell {}", self.cell);
         for (i, &p) in self.points.iter().enumerate() {
             self.for_each_near(p, |j| {
                 if (j as usize) > i {
                     let d = distance(p, self.points[j as usize]);
                     if d < radius {
-                        pairs.push((i as u32, j, d));
+                        f(i as u32, j, d);
                     }
                 }
             });
         }
-        pairs
     }
 
     /// Indices of the points at distance `≤ radius` from `p` (radius ≤ cell size), `p`'s own
