@@ -66,7 +66,7 @@ pub fn synthetic_burglaries(
         return Vec::new();
     }
     let mut rng = stream_rng("burglary", "addresses", seed);
-    let addresses = addresses(&mut rng, &places);
+    let addresses = addresses(&mut rng, &places, seed);
     let risk: Vec<(usize, u32)> = (0..places.len())
         .map(|p| (p, pareto_weight(&mut rng)))
         .collect();
@@ -86,7 +86,7 @@ pub fn synthetic_burglaries(
             let Some(at) = instant_in_month(&mut rng, year, month, &BURGLARY_HOURS) else {
                 continue;
             };
-            let id = format!("syn-bur-{year:04}{month:02}-{n:05}");
+            let id = format!("syn-bur-{seed}-{year:04}{month:02}-{n:05}");
             events.push(event(&mut rng, &id, &addresses[home], &at));
             if rng.random_bool(P_REPEAT) {
                 let days = if rng.random_bool(0.5) {
@@ -120,7 +120,7 @@ pub fn synthetic_burglaries(
     sort_events(events)
 }
 
-fn addresses(rng: &mut StdRng, places: &[(String, f64, f64)]) -> Vec<Address> {
+fn addresses(rng: &mut StdRng, places: &[(String, f64, f64)], seed: u64) -> Vec<Address> {
     let mut out = Vec::with_capacity(places.len() * ADDRESSES_PER_LSOA);
     for (lsoa_code, lat, lon) in places {
         for _ in 0..ADDRESSES_PER_LSOA {
@@ -129,8 +129,8 @@ fn addresses(rng: &mut StdRng, places: &[(String, f64, f64)]) -> Vec<Address> {
             let east = rng.random_range(-SCATTER_M..SCATTER_M)
                 / (METRES_PER_DEGREE * lat.to_radians().cos());
             out.push(Address {
-                reference: format!("syn-addr-{n:06}"),
-                victim: format!("syn-vic-{n:06}"),
+                reference: format!("syn-addr-{seed}-{n:06}"),
+                victim: format!("syn-vic-{seed}-{n:06}"),
                 lsoa_code: lsoa_code.clone(),
                 lat: round6(lat + north),
                 lon: round6(lon + east),
