@@ -25,6 +25,7 @@ const EMBEDDED: &[(&str, &[u8])] = embedded![
     "reference/places/lsoa.csv",
     "reference/places/names.csv",
     "reference/places/population.csv",
+    "reference/places/lsoa_boundaries.txt",
     "reference/harm/chi_weights_v1.csv",
     "reference/harm/chi_crime_type_weights_v1.csv",
     "reference/property/business_incident_types.csv",
@@ -157,7 +158,7 @@ mod tests {
             let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
             if entry.file_type().unwrap().is_dir() {
                 files_on_disk(&entry.path(), &format!("{name}/"), out);
-            } else if [".sql", ".csv", ".toml"]
+            } else if [".sql", ".csv", ".toml", ".txt"]
                 .iter()
                 .any(|ext| name.ends_with(ext))
             {

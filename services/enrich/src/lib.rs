@@ -21,6 +21,7 @@
 //! # Ok::<(), lantern_enrich::EnrichError>(())
 //! ```
 
+pub mod boundaries;
 mod error;
 mod places;
 mod property;

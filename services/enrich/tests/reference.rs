@@ -138,19 +138,28 @@ fn welsh_lsoa_gets_an_msoa() {
 }
 
 #[test]
-fn point_at_a_centroid_returns_that_lsoa() {
+fn points_are_placed_in_the_lsoa_whose_boundary_holds_them() {
     let r = refdata();
+    // A population-weighted centroid usually lies inside its own LSOA's (generalised)
+    // boundary, but not always: 22 of Lancashire's 941 do not.
+    let mut inside_own = 0;
     for (code, lat, lon) in r.places.lsoas_in_force().iter() {
         let p = r.places.by_point(*lat, *lon);
-        assert_eq!(p.lsoa_code.as_ref(), Some(code));
-        assert_eq!(p.method, PlaceMethod::NearestCentroid);
-        assert_eq!(p.method.as_str(), "nearest_centroid");
-        assert_eq!(p.status, PlaceStatus::InForce);
+        assert_eq!(p.method, PlaceMethod::PointInPolygon, "{code}");
+        assert_eq!(p.method.as_str(), "point_in_polygon");
+        assert_eq!(p.status, PlaceStatus::InForce, "{code}");
+        inside_own += usize::from(p.lsoa_code.as_ref() == Some(code));
     }
+    assert_eq!(inside_own, 941 - 22);
     // Preston 004D centroid, from lsoa.csv.
     let p = r.places.by_point(53.790040, -2.699028);
     assert_eq!(p.lsoa_code.as_deref(), Some("E01025300"));
     assert_eq!(p.lad_code.as_deref(), Some("E07000123"));
+    // On the sands of Morecambe Bay, outside every generalised boundary but 1.5 km from a
+    // Morecambe centroid: the nearest centroid places it, and says so.
+    let p = r.places.by_point(54.06, -2.90);
+    assert_eq!(p.method, PlaceMethod::NearestCentroid, "{p:?}");
+    assert_eq!(p.status, PlaceStatus::InForce, "{p:?}");
 }
 
 #[test]
@@ -207,7 +216,7 @@ fn resolve_precedence() {
     // Unknown LSOA: the point decides.
     let p = pl.resolve(Some("E01999999"), preston, None);
     assert_eq!(p.lsoa_code.as_deref(), Some("E01025300"));
-    assert_eq!(p.method, PlaceMethod::NearestCentroid);
+    assert_eq!(p.method, PlaceMethod::PointInPolygon);
     // Point only, unplaced.
     assert_eq!(
         pl.resolve(None, Some((0.0, 0.0)), Some("PR1")).status,
@@ -273,8 +282,9 @@ fn resolve_100k_random_points_and_agree_with_brute_force() {
         let p = r.places.resolve(None, Some((lat, lon)), None);
         *counts.entry(p.status.as_str()).or_default() += 1;
         assert_eq!(p.in_force_area, p.status == PlaceStatus::InForce);
-        // Check the grid search against a linear scan for a sample.
-        if i % 100 == 0 {
+        // Check the centroid fallback's grid search against a linear scan for a sample (the
+        // boundary lookup has its own brute-force test in src/boundaries.rs).
+        if i % 100 == 0 && p.method != PlaceMethod::PointInPolygon {
             let cos = lat.to_radians().cos();
             let best = centroids
                 .iter()
@@ -628,6 +638,7 @@ fn malformed_rows_report_file_and_line() {
     let src = reference_dir();
     for f in [
         "places/names.csv",
+        "places/lsoa_boundaries.txt",
         "property/offence_codes.csv",
         "property/premises_types.csv",
         "property/business_incident_types.csv",
@@ -670,12 +681,17 @@ fn malformed_rows_report_file_and_line() {
 }
 
 #[test]
-fn rural_points_beyond_the_default_cut_off() {
+fn rural_points_are_placed_by_boundary_and_sea_points_by_the_cut_off() {
     // Forest of Bowland, inside Lancashire (Ribble Valley), ~8.5 km from the nearest
-    // population-weighted centroid: unplaced with the default 5 km cut-off.
-    let bowland = (53.98, -2.55);
+    // population-weighted centroid: its boundary places it whatever the centroid cut-off.
+    let bowland = refdata().places.by_point(53.98, -2.55);
+    assert_eq!(bowland.status, PlaceStatus::InForce);
+    assert_eq!(bowland.method, PlaceMethod::PointInPolygon);
+    assert_eq!(bowland.lad_code.as_deref(), Some("E07000124"));
+    // Off Blackpool, in the Irish Sea: no boundary, no centroid within 5 km.
+    let offshore = (53.82, -3.18);
     assert_eq!(
-        refdata().places.by_point(bowland.0, bowland.1).status,
+        refdata().places.by_point(offshore.0, offshore.1).status,
         PlaceStatus::Unplaced
     );
     let mut r = ReferenceData::load(&files(), LANCASHIRE).unwrap();
@@ -684,9 +700,10 @@ fn rural_points_beyond_the_default_cut_off() {
         MAX_CENTROID_DISTANCE_KM
     );
     r.places.set_max_centroid_distance_km(10.0);
-    let p = r.places.by_point(bowland.0, bowland.1);
-    assert_eq!(p.status, PlaceStatus::InForce);
-    assert_eq!(p.lad_code.as_deref(), Some("E07000124"));
+    let p = r.places.by_point(offshore.0, offshore.1);
+    assert_eq!(p.status, PlaceStatus::InForce, "{p:?}");
+    assert_eq!(p.method, PlaceMethod::NearestCentroid);
+    assert_eq!(p.lad_code.as_deref(), Some("E06000009"), "Blackpool");
     // Still unplaced far out at sea.
     assert_eq!(r.places.by_point(54.5, -4.2).status, PlaceStatus::Unplaced);
 }

