@@ -95,21 +95,31 @@ async fn lancashire_rates_hotspots_and_harm_agree_with_independent_tools() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     python_check("check_rates.py", &args);
 
-    // 2. Gi* over every Lancashire LSOA, against esda on the same distance-band weights.
-    let gi = l.sql(
-        "SELECT lsoa_code, count, gi_star_z, p_value, q_value, spot FROM analytics_gi_star \
-         WHERE crime_type = 'All crime'",
-    );
+    // 2. Gi* over every Lancashire LSOA, against esda on weights libpysal builds itself: a
+    //    distance band on the centroids, and queen contiguity of the boundary polygons.
+    let gi_under = |weights: &str| {
+        l.sql(&format!(
+            "SELECT lsoa_code, count, neighbours, gi_star_z, p_value, q_value, spot \
+             FROM analytics_gi_star WHERE crime_type = 'All crime' AND weights = '{weights}'"
+        ))
+    };
+    let gi = gi_under("distance_band");
     assert_eq!(gi.len(), 941, "every LSOA of the force, with crime or not");
     assert!(
         gi.iter().any(|r| r["spot"] == "hot spot"),
         "no hot spot in Lancashire?"
     );
     let gi_json = write_json(&dir, "gi.json", &gi);
+    let lsoa_csv = reference("places/lsoa.csv");
     python_check(
         "check_gistar.py",
-        &[&gi_json, &reference("places/lsoa.csv"), "2000"],
+        &[&gi_json, &lsoa_csv, "distance_band", "2000"],
     );
+    let queen = gi_under("queen");
+    assert_eq!(queen.len(), 941);
+    let queen_json = write_json(&dir, "gi_queen.json", &queen);
+    let boundaries = reference("places/lsoa_boundaries.txt");
+    python_check("check_gistar.py", &[&queen_json, &boundaries, "queen"]);
 
     // 3. Concentration and top places agree with the Gi* counts they share.
     let total: i64 = gi.iter().map(|r| r["count"].as_i64().unwrap()).sum();

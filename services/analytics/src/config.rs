@@ -82,6 +82,9 @@ impl AnalyticsConfig {
         {
             return Err("hotspots.gi_star_distance_m must be in (0, 50000] metres".into());
         }
+        if self.hotspots.gi_star_weights.is_empty() {
+            return Err("hotspots.gi_star_weights must name at least one scheme".into());
+        }
         let mut names = std::collections::BTreeSet::new();
         for run in &self.near_repeat {
             run.check()?;

@@ -1,7 +1,7 @@
 //! The force area's places: every LSOA in it with its parents, centroid and census population,
 //! so rates have denominators and place-based analytics count the places with no crime too.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use lantern_disclosure::policy::PlaceLevel;
@@ -56,6 +56,10 @@ pub struct Geography {
     pub force_area_code: Arc<str>,
     pub lsoas: Vec<Lsoa>,
     by_code: HashMap<Arc<str>, usize>,
+    /// Queen and rook contiguity between the force's LSOAs (indices into `lsoas`), from their
+    /// boundaries; empty when built without boundaries.
+    queen: Vec<BTreeSet<u32>>,
+    rook: Vec<BTreeSet<u32>>,
 }
 
 impl Geography {
@@ -85,7 +89,12 @@ impl Geography {
                 population,
             });
         }
-        Ok(Self::from_lsoas(force_area_code, lsoas))
+        let mut geo = Self::from_lsoas(force_area_code, lsoas);
+        let codes: Vec<&str> = geo.lsoas.iter().map(|l| l.code.as_ref()).collect();
+        let boundaries = reference.places.boundaries();
+        geo.queen = boundaries.contiguity(&codes, false);
+        geo.rook = boundaries.contiguity(&codes, true);
+        Ok(geo)
     }
 
     pub fn from_lsoas(force_area_code: &str, mut lsoas: Vec<Lsoa>) -> Self {
@@ -95,10 +104,21 @@ impl Geography {
             .enumerate()
             .map(|(i, l)| (l.code.clone(), i))
             .collect();
+        let none = vec![BTreeSet::new(); lsoas.len()];
         Geography {
             force_area_code: Arc::from(force_area_code),
             lsoas,
             by_code,
+            queen: none.clone(),
+            rook: none,
+        }
+    }
+
+    /// Each LSOA's contiguous LSOAs (not itself): rook (a shared edge) or queen (a shared point).
+    pub fn contiguity(&self, rook: bool) -> &[BTreeSet<u32>] {
+        match rook {
+            true => &self.rook,
+            false => &self.queen,
         }
     }
 

@@ -2,9 +2,9 @@
 //! Getis-Ord Gi* hot and cold spots over the force's LSOAs — all over the latest
 //! `window_months` months of data.
 //!
-//! Gi* weights: binary distance band on the LSOAs' population-weighted centroids (ONS, 2011),
-//! projected to metres ([`crate::geo::Projection`]), neighbours within `distance_m` (≤), the
-//! LSOA itself included. Two-sided normal p-values are corrected for the number of LSOAs tested
+//! Gi* weights ([`GiWeights`]): a binary distance band on the LSOAs' population-weighted
+//! centroids (ONS, 2011) projected to metres ([`crate::geo::Projection`]), or queen or rook
+//! contiguity of their boundaries; the LSOA itself is always included. Two-sided normal p-values are corrected for the number of LSOAs tested
 //! with Benjamini–Hochberg; a spot is hot or cold when its q ≤ `fdr`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,12 +25,14 @@ pub const TOP_TABLE: &str = "analytics_hotspots_top";
 pub const CONCENTRATION_TABLE: &str = "analytics_concentration";
 pub const GI_STAR_TABLE: &str = "analytics_gi_star";
 
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HotspotParams {
     pub window_months: i32,
     pub top_n: usize,
     pub gi_star_distance_m: f64,
+    /// Weights schemes to compute Gi* under (each gives its own rows).
+    pub gi_star_weights: Vec<GiWeights>,
     pub fdr: f64,
 }
 
@@ -215,24 +217,86 @@ pub fn concentration_table(counts: &BTreeMap<String, Vec<u64>>, window: Window) 
     }
 }
 
-/// Gi* for every series with any crime in the window.
+/// The spatial weights of Gi*, each binary and with the LSOA itself included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GiWeights {
+    /// Population-weighted centroids within `gi_star_distance_m` (inclusive).
+    DistanceBand,
+    /// LSOAs whose boundaries share at least one point.
+    Queen,
+    /// LSOAs whose boundaries share at least one edge.
+    Rook,
+}
+
+impl GiWeights {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GiWeights::DistanceBand => "distance_band",
+            GiWeights::Queen => "queen",
+            GiWeights::Rook => "rook",
+        }
+    }
+
+    /// Each LSOA's neighbours (itself included), in [`Geography`] order.
+    fn neighbours(self, geo: &Geography, params: &HotspotParams) -> Vec<Vec<u32>> {
+        let contiguity = |rook: bool| {
+            geo.contiguity(rook)
+                .iter()
+                .enumerate()
+                .map(|(i, touching)| {
+                    let mut hood: Vec<u32> = touching.iter().copied().chain([i as u32]).collect();
+                    hood.sort_unstable();
+                    hood
+                })
+                .collect()
+        };
+        match self {
+            GiWeights::DistanceBand => {
+                let projection = Projection::centred_on(geo.lsoas.iter().map(|l| l.lat));
+                let points: Vec<(f64, f64)> = geo
+                    .lsoas
+                    .iter()
+                    .map(|l| projection.xy(l.lat, l.lon))
+                    .collect();
+                distance_band(&points, params.gi_star_distance_m)
+            }
+            GiWeights::Queen => contiguity(false),
+            GiWeights::Rook => contiguity(true),
+        }
+    }
+
+    fn describe(self, params: &HotspotParams) -> String {
+        match self {
+            GiWeights::DistanceBand => format!(
+                "binary distance band: LSOA population-weighted centroids within {} m \
+                 (inclusive, equirectangular projection at the mean centroid latitude, Earth \
+                 radius 6371008.8 m), self included",
+                params.gi_star_distance_m
+            ),
+            GiWeights::Queen => {
+                "binary queen contiguity: LSOA boundaries sharing a point, self included".into()
+            }
+            GiWeights::Rook => {
+                "binary rook contiguity: LSOA boundaries sharing an edge, self included".into()
+            }
+        }
+    }
+}
+
+/// Gi* for every series with any crime in the window, under each configured weights scheme.
 pub fn gi_star_table(
     geo: &Geography,
     counts: &BTreeMap<String, Vec<u64>>,
     window: Window,
     params: &HotspotParams,
 ) -> AnalyticsTable {
-    let projection = Projection::centred_on(geo.lsoas.iter().map(|l| l.lat));
-    let points: Vec<(f64, f64)> = geo
-        .lsoas
-        .iter()
-        .map(|l| projection.xy(l.lat, l.lon))
-        .collect();
-    let weights = distance_band(&points, params.gi_star_distance_m);
     struct Row<'a> {
+        weights: GiWeights,
         series: &'a str,
         lsoa: usize,
         count: u64,
+        neighbours: usize,
         z: Option<f64>,
         p: Option<f64>,
         q: Option<f64>,
@@ -243,21 +307,26 @@ pub fn gi_star_table(
         .filter(|(_, c)| c.iter().any(|&n| n > 0))
         .map(|(s, _)| s)
         .collect();
-    for series in active {
-        let values: Vec<f64> = counts[series].iter().map(|&c| c as f64).collect();
-        let z = gi_star(&values, &weights);
-        let p: Vec<Option<f64>> = z.iter().map(|z| z.map(normal_two_sided_p)).collect();
-        let tested: Vec<f64> = p.iter().flatten().copied().collect();
-        let mut q_tested = benjamini_hochberg(&tested).into_iter();
-        for (i, &count) in counts[series].iter().enumerate() {
-            rows.push(Row {
-                series,
-                lsoa: i,
-                count,
-                z: z[i],
-                p: p[i],
-                q: p[i].and_then(|_| q_tested.next()),
-            });
+    for &scheme in &params.gi_star_weights {
+        let weights = scheme.neighbours(geo, params);
+        for series in &active {
+            let values: Vec<f64> = counts[*series].iter().map(|&c| c as f64).collect();
+            let z = gi_star(&values, &weights);
+            let p: Vec<Option<f64>> = z.iter().map(|z| z.map(normal_two_sided_p)).collect();
+            let tested: Vec<f64> = p.iter().flatten().copied().collect();
+            let mut q_tested = benjamini_hochberg(&tested).into_iter();
+            for (i, &count) in counts[*series].iter().enumerate() {
+                rows.push(Row {
+                    weights: scheme,
+                    series,
+                    lsoa: i,
+                    count,
+                    neighbours: weights[i].len(),
+                    z: z[i],
+                    p: p[i],
+                    q: p[i].and_then(|_| q_tested.next()),
+                });
+            }
         }
     }
     let class = |r: &Row| match (r.z, r.q) {
@@ -269,34 +338,33 @@ pub fn gi_star_table(
     let label = window.label();
     let batch = Columns::default()
         .text("window", rows.iter().map(|_| Some(label.as_str())))
+        .text("weights", rows.iter().map(|r| Some(r.weights.as_str())))
         .text("crime_type", rows.iter().map(|r| Some(r.series)))
         .text(
             "lsoa_code",
             rows.iter().map(|r| Some(geo.lsoas[r.lsoa].code.as_ref())),
         )
         .count("count", rows.iter().map(|r| Some(r.count)))
-        .count(
-            "neighbours",
-            rows.iter().map(|r| Some(weights[r.lsoa].len() as u64)),
-        )
+        .count("neighbours", rows.iter().map(|r| Some(r.neighbours as u64)))
         .real("gi_star_z", rows.iter().map(|r| r.z))
         .real("p_value", rows.iter().map(|r| r.p))
         .real("q_value", rows.iter().map(|r| r.q))
         .text("spot", rows.iter().map(|r| Some(class(r))))
         .finish()
         .expect("columns of equal length");
+    let weights: BTreeMap<&str, String> = params
+        .gi_star_weights
+        .iter()
+        .map(|w| (w.as_str(), w.describe(params)))
+        .collect();
     AnalyticsTable {
         name: GI_STAR_TABLE,
         batch,
         parameters: serde_json::json!({
             "window": label,
-            "weights": format!(
-                "binary distance band: LSOA population-weighted centroids within {} m (inclusive), self included",
-                params.gi_star_distance_m
-            ),
-            "projection": "equirectangular at the mean centroid latitude, Earth radius 6371008.8 m",
+            "weights": weights,
             "p_value": "two-sided, standard normal",
-            "correction": "Benjamini-Hochberg over the LSOAs of each crime type",
+            "correction": "Benjamini-Hochberg over the LSOAs of each crime type and weights scheme",
             "fdr": params.fdr,
         }),
     }

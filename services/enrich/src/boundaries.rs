@@ -20,8 +20,12 @@ const UNITS_PER_DEGREE: f64 = 1e5;
 /// Side of the bounding-box grid, degrees (about 2 km north to south).
 const CELL_DEG: f64 = 0.02;
 
-/// One ring: vertices as integer (longitude, latitude) in file units, closed implicitly.
-type Ring = Vec<(i32, i32)>;
+/// A vertex: integer (longitude, latitude) in file units.
+type Vertex = (i32, i32);
+/// One ring of vertices, closed implicitly.
+type Ring = Vec<Vertex>;
+/// An undirected edge, its vertices in a fixed order (a vertex alone is the edge (v, v)).
+type Edge = (Vertex, Vertex);
 
 #[derive(Debug)]
 struct Area {
@@ -126,7 +130,7 @@ impl Boundaries {
     pub fn contiguity(&self, codes: &[&str], rook: bool) -> Vec<BTreeSet<u32>> {
         let by_code: HashMap<&str, &Area> =
             self.areas.iter().map(|a| (a.code.as_ref(), a)).collect();
-        let mut touching: HashMap<((i32, i32), (i32, i32)), Vec<u32>> = HashMap::new();
+        let mut touching: HashMap<Edge, Vec<u32>> = HashMap::new();
         for (i, code) in codes.iter().enumerate() {
             let Some(area) = by_code.get(code) else {
                 continue;
@@ -173,7 +177,7 @@ fn decode_ring(text: &str) -> Result<Ring, String> {
         .split_ascii_whitespace()
         .map(|v| v.parse().map_err(|_| format!("{v:?} is not an integer")))
         .collect::<Result<_, _>>()?;
-    if numbers.len() < 6 || numbers.len() % 2 != 0 {
+    if numbers.len() < 6 || !numbers.len().is_multiple_of(2) {
         return Err(format!(
             "a ring needs at least 3 points as x y pairs, got {} numbers",
             numbers.len()
