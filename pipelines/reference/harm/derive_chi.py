@@ -78,17 +78,9 @@ def fail(msg: str) -> None:
     raise SystemExit(f"derive_chi: {msg}")
 
 
-def read_csv(path: str) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def write_csv(path: str, header: list[str], rows: list[list[str]]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-        w.writerow(header)
-        w.writerows(rows)
-    log(f"wrote {path}: {len(rows)} rows")
+# The reference data's own CSV conventions (minimal quoting, LF, UTF-8), from derive.py.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from derive import read_csv, write_csv  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ pub fn business_crime(
     let incidents = |t: &Tally| t.per_business.values().sum::<u64>();
     let at_least = |t: &Tally, n: u64| t.per_business.values().filter(|&&c| c >= n).count() as u64;
     let window = format!("{window_days} days to {}", crate::repeat::date_of(as_of));
-    let batch = Columns::default()
+    Columns::default()
         .text("window", rows.iter().map(|_| Some(window.as_str())))
         .text(
             "place_level",
@@ -82,17 +82,11 @@ pub fn business_crime(
             rows.iter().map(|(_, t)| Some(at_least(t, 5))),
         )
         .real("loss_total", rows.iter().map(|(_, t)| Some(round2(t.loss))))
-        .finish()
-        .expect("columns of equal length");
-    AnalyticsTable {
-        name: BUSINESS_TABLE,
-        batch,
-        parameters: serde_json::json!({
+        .into_table(BUSINESS_TABLE, serde_json::json!({
             "window_days": window_days,
             "per": "business reference (premises are not counted separately: no premises register)",
             "losses": "sum of reported loss values (GBP); reports without one add 0",
-        }),
-    }
+        }))
 }
 
 /// Cybercrime reports and losses per 1,000 residents per month × place (force, LAD) × NFIB
@@ -139,7 +133,7 @@ pub fn cyber_rates(geo: &Geography, rows: &[CyberMonthly]) -> AnalyticsTable {
         })
         .collect();
     let per_1000 = |n: f64, pop: u64| (pop > 0).then(|| 1000.0 * n / pop as f64);
-    let batch = Columns::default()
+    Columns::default()
         .text("month", rows.iter().map(|(k, _, _)| Some(k.0.label())))
         .text(
             "place_level",
@@ -168,13 +162,10 @@ pub fn cyber_rates(geo: &Geography, rows: &[CyberMonthly]) -> AnalyticsTable {
             "loss_per_1000_residents",
             rows.iter().map(|(_, v, p)| per_1000(v.1, *p)),
         )
-        .finish()
-        .expect("columns of equal length");
-    AnalyticsTable {
-        name: CYBER_TABLE,
-        batch,
-        parameters: serde_json::json!({
-            "population": "Census 2011 usual residents",
-        }),
-    }
+        .into_table(
+            CYBER_TABLE,
+            serde_json::json!({
+                "population": "Census 2011 usual residents",
+            }),
+        )
 }

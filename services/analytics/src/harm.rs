@@ -175,7 +175,7 @@ pub fn harm_monthly(
         }
     }
     let rows: Vec<(&Key, &Tally)> = tallies.iter().collect();
-    let batch = Columns::default()
+    Columns::default()
         .text("month", rows.iter().map(|(k, _)| Some(k.0.label())))
         .text("place_level", rows.iter().map(|(k, _)| Some(k.1.as_str())))
         .text("place_code", rows.iter().map(|(k, _)| Some(k.2.as_ref())))
@@ -197,18 +197,15 @@ pub fn harm_monthly(
             "harm_days",
             rows.iter().map(|(_, t)| Some(round2(t.harm_days))),
         )
-        .finish()
-        .expect("columns of equal length");
-    AnalyticsTable {
-        name: TABLE,
-        batch,
-        parameters: serde_json::json!({
-            "index": "Cambridge Crime Harm Index (sentencing starting point, days)",
-            "offence_weights": weights.offence_file,
-            "crime_type_weights": weights.crime_type_file,
-            "records_missing_weight": missing,
-        }),
-    }
+        .into_table(
+            TABLE,
+            serde_json::json!({
+                "index": "Cambridge Crime Harm Index (sentencing starting point, days)",
+                "offence_weights": weights.offence_file,
+                "crime_type_weights": weights.crime_type_file,
+                "records_missing_weight": missing,
+            }),
+        )
 }
 
 /// Harm adds many fractional weights: two decimals keep a replay's bytes identical whatever the

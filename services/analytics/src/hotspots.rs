@@ -154,7 +154,7 @@ pub fn top_places(
         }
     }
     let label = window.label();
-    let batch = Columns::default()
+    Columns::default()
         .text("window", rows.iter().map(|_| Some(label.as_str())))
         .text("ranking", rows.iter().map(|r| Some(r.ranking)))
         .text("place_level", rows.iter().map(|r| Some(r.level.as_str())))
@@ -163,14 +163,11 @@ pub fn top_places(
         .text("crime_type", rows.iter().map(|_| Some(ALL_CRIME)))
         .real("value", rows.iter().map(|r| Some(r.value)))
         .real("share_of_force", rows.iter().map(|r| Some(r.share)))
-        .finish()
-        .expect("columns of equal length");
-    AnalyticsTable {
-        name: TOP_TABLE,
-        batch,
-        parameters: serde_json::json!({ "window": label, "top_n": params.top_n,
+        .into_table(
+            TOP_TABLE,
+            serde_json::json!({ "window": label, "top_n": params.top_n,
             "value": "count: crimes (ASB excluded); harm: CHI days" }),
-    }
+        )
 }
 
 /// Crime concentration over the force's LSOAs (every LSOA, with or without crime).
@@ -179,7 +176,7 @@ pub fn concentration_table(counts: &BTreeMap<String, Vec<u64>>, window: Window) 
         counts.iter().map(|(s, c)| (s, concentration(c))).collect();
     let share = |m: usize, n: usize| Some(if n == 0 { 0.0 } else { m as f64 / n as f64 });
     let label = window.label();
-    let batch = Columns::default()
+    Columns::default()
         .text("window", rows.iter().map(|_| Some(label.as_str())))
         .text("crime_type", rows.iter().map(|(s, _)| Some(s.as_str())))
         .text("place_level", rows.iter().map(|_| Some("lsoa")))
@@ -208,13 +205,10 @@ pub fn concentration_table(counts: &BTreeMap<String, Vec<u64>>, window: Window) 
             rows.iter().map(|(_, c)| Some(c.top_5pct_share)),
         )
         .real("gini", rows.iter().map(|(_, c)| Some(c.gini)))
-        .finish()
-        .expect("columns of equal length");
-    AnalyticsTable {
-        name: CONCENTRATION_TABLE,
-        batch,
-        parameters: serde_json::json!({ "window": label, "places": "every LSOA of the force area" }),
-    }
+        .into_table(
+            CONCENTRATION_TABLE,
+            serde_json::json!({ "window": label, "places": "every LSOA of the force area" }),
+        )
 }
 
 /// The spatial weights of Gi*, each binary and with the LSOA itself included.
@@ -336,7 +330,12 @@ pub fn gi_star_table(
         _ => "undefined",
     };
     let label = window.label();
-    let batch = Columns::default()
+    let weights: BTreeMap<&str, String> = params
+        .gi_star_weights
+        .iter()
+        .map(|w| (w.as_str(), w.describe(params)))
+        .collect();
+    Columns::default()
         .text("window", rows.iter().map(|_| Some(label.as_str())))
         .text("weights", rows.iter().map(|r| Some(r.weights.as_str())))
         .text("crime_type", rows.iter().map(|r| Some(r.series)))
@@ -350,22 +349,11 @@ pub fn gi_star_table(
         .real("p_value", rows.iter().map(|r| r.p))
         .real("q_value", rows.iter().map(|r| r.q))
         .text("spot", rows.iter().map(|r| Some(class(r))))
-        .finish()
-        .expect("columns of equal length");
-    let weights: BTreeMap<&str, String> = params
-        .gi_star_weights
-        .iter()
-        .map(|w| (w.as_str(), w.describe(params)))
-        .collect();
-    AnalyticsTable {
-        name: GI_STAR_TABLE,
-        batch,
-        parameters: serde_json::json!({
+        .into_table(GI_STAR_TABLE, serde_json::json!({
             "window": label,
             "weights": weights,
             "p_value": "two-sided, standard normal",
             "correction": "Benjamini-Hochberg over the LSOAs of each crime type and weights scheme",
             "fdr": params.fdr,
-        }),
-    }
+        }))
 }

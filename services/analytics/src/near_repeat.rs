@@ -139,7 +139,7 @@ pub fn near_repeat(records: &[IncidentRecord], runs: &[NearRepeatRun]) -> Analyt
     }
     let distance = |r: &Row| r.run.params().distance;
     let time = |r: &Row| r.run.params().time;
-    let batch = Columns::default()
+    Columns::default()
         .text("run", rows.iter().map(|r| Some(r.run.name.as_str())))
         .text(
             "crime_type",
@@ -198,15 +198,9 @@ pub fn near_repeat(records: &[IncidentRecord], runs: &[NearRepeatRun]) -> Analyt
             rows.iter().map(|r| Some(u64::from(r.run.permutations))),
         )
         .count("seed", rows.iter().map(|r| Some(r.run.seed)))
-        .finish()
-        .expect("columns of equal length");
-    AnalyticsTable {
-        name: TABLE,
-        batch,
-        parameters: serde_json::json!({
+        .into_table(TABLE, serde_json::json!({
             "method": "Knox test with date permutations (Ratcliffe); p = (1 + #{sim >= obs}) / (R + 1)",
             "bands": "half-open [from, to)",
             "runs": runs,
-        }),
-    }
+        }))
 }

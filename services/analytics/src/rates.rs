@@ -150,7 +150,7 @@ fn finish(rows: Vec<Row>, alpha: f64) -> AnalyticsTable {
         .iter()
         .map(|r| p(r.rolling_previous, r.rolling))
         .collect();
-    let batch = Columns::default()
+    Columns::default()
         .text("month", rows.iter().map(|r| Some(r.month.label())))
         .text("place_level", rows.iter().map(|r| Some(r.level.as_str())))
         .text("place_code", rows.iter().map(|r| Some(r.code.as_ref())))
@@ -193,17 +193,14 @@ fn finish(rows: Vec<Row>, alpha: f64) -> AnalyticsTable {
             "rolling_12m_significant",
             roll_p.iter().map(|&p| significant(p)),
         )
-        .finish()
-        .expect("columns of equal length");
-    AnalyticsTable {
-        name: TABLE,
-        batch,
-        parameters: serde_json::json!({
-            "alpha": alpha,
-            "test": "conditional exact binomial: x2 | x1+x2 ~ Bin(x1+x2, 1/2), two-sided",
-            "population": "Census 2011 usual residents and households per LSOA (PHP01)",
-        }),
-    }
+        .into_table(
+            TABLE,
+            serde_json::json!({
+                "alpha": alpha,
+                "test": "conditional exact binomial: x2 | x1+x2 ~ Bin(x1+x2, 1/2), two-sided",
+                "population": "Census 2011 usual residents and households per LSOA (PHP01)",
+            }),
+        )
 }
 
 #[cfg(test)]

@@ -186,16 +186,12 @@ pub fn summary(geo: &Geography, crimes: &[Victimisation], params: RepeatParams) 
                     .map(|r| (r.1.crimes > 0).then(|| ratio(r.1.within[k] as f64, crimes_of(r.1)))),
             );
     }
-    AnalyticsTable {
-        name: SUMMARY_TABLE,
-        batch: columns.finish().expect("columns of equal length"),
-        parameters: serde_json::json!({
+    columns.into_table(SUMMARY_TABLE, serde_json::json!({
             "window_days": params.window_days,
             "as_of": date_of(as_of),
             "within_days": WITHIN_DAYS,
             "population": "victims: usual residents; addresses: households (Census 2011); businesses: none",
-        }),
-    }
+        }))
 }
 
 /// For each crime and each of its scopes, the time since the previous crime against the same
@@ -269,7 +265,7 @@ pub fn live(geo: &Geography, crimes: &[Victimisation], params: RepeatParams) -> 
             .and_then(|c| geo.lsoa(c))
             .map(|l| l.code_at(PlaceLevel::Lad).to_string())
     };
-    let batch = Columns::default()
+    Columns::default()
         .text("entity_kind", rows.iter().map(|r| Some(r.kind.as_str())))
         .text("reference", rows.iter().map(|r| Some(r.entity)))
         .text(
@@ -301,17 +297,11 @@ pub fn live(geo: &Geography, crimes: &[Victimisation], params: RepeatParams) -> 
             rows.iter().map(|r| Some(r.crimes_in_year)),
         )
         .text("as_of", rows.iter().map(|_| Some(timestamp_of(as_of))))
-        .finish()
-        .expect("columns of equal length");
-    AnalyticsTable {
-        name: LIVE_TABLE,
-        batch,
-        parameters: serde_json::json!({
+        .into_table(LIVE_TABLE, serde_json::json!({
             "live_days": params.live_days,
             "as_of": timestamp_of(as_of),
             "rule": "latest crime within live_days of as_of, and within live_days of the one before",
-        }),
-    }
+        }))
 }
 
 fn timestamp_of(us: i64) -> String {

@@ -61,7 +61,15 @@ impl Columns {
         self.push(name, Arc::new(values.into_iter().collect::<BooleanArray>()))
     }
 
-    pub fn finish(self) -> Result<RecordBatch, arrow::error::ArrowError> {
-        RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.arrays)
+    /// The finished table. Every builder method takes one value per row from the same rows, so
+    /// the columns always have equal lengths.
+    pub fn into_table(self, name: &'static str, parameters: serde_json::Value) -> AnalyticsTable {
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.arrays)
+            .expect("every column has one value per row");
+        AnalyticsTable {
+            name,
+            batch,
+            parameters,
+        }
     }
 }
