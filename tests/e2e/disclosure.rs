@@ -93,6 +93,51 @@ fn published_msoa_counts(dir: &Path) -> BTreeMap<(String, String, String), i64> 
     out
 }
 
+/// Each row's rate is 1000 × its published count / its place's residents, and the residents
+/// are the census residents of the MSOA's LSOAs (summed here from the reference files).
+fn check_rates(dir: &Path) {
+    let mut msoa_of = BTreeMap::new();
+    for row in csv::Reader::from_path(repo_root().join("pipelines/reference/places/lsoa.csv"))
+        .unwrap()
+        .records()
+    {
+        let row = row.unwrap();
+        msoa_of.insert(row[0].to_string(), row[2].to_string());
+    }
+    let mut residents: BTreeMap<String, i64> = BTreeMap::new();
+    for row in csv::Reader::from_path(repo_root().join("pipelines/reference/places/population.csv"))
+        .unwrap()
+        .records()
+    {
+        let row = row.unwrap();
+        *residents.entry(msoa_of[&row[0]].clone()).or_default() += row[1].parse::<i64>().unwrap();
+    }
+    let mut reader = csv::Reader::from_path(dir.join(format!("{MSOA_TABLE}.csv"))).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (place, level, count, people, rate) = (
+        col("place_code"),
+        col("place_level"),
+        col("count"),
+        col("residents"),
+        col("rate_per_1000"),
+    );
+    let mut checked = 0;
+    for row in reader.records() {
+        let row = row.unwrap();
+        if row[level].to_string() != "msoa" || row[place].is_empty() || row[count].is_empty() {
+            continue;
+        }
+        let n: f64 = row[count].parse().unwrap();
+        let p: i64 = row[people].parse().unwrap();
+        assert_eq!(p, residents[&row[place]], "{row:?}");
+        let r: f64 = row[rate].parse().unwrap();
+        assert!((r - 1000.0 * n / p as f64).abs() < 1e-9, "{row:?}");
+        checked += 1;
+    }
+    assert!(checked > 500, "only {checked} rates");
+}
+
 fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -172,6 +217,7 @@ async fn lancashire_published_tables_extract_and_roles() {
     //    noise; and the true counts are exactly police.uk's own public counts at this level,
     //    so the published table, differenced against police.uk, shows only noise.
     let published = published_msoa_counts(&v1);
+    check_rates(&v1);
     let public = public_msoa_counts();
     assert!(published.len() > 500, "only {} rows", published.len());
     for (cell, count) in &published {

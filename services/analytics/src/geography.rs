@@ -5,27 +5,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use lantern_disclosure::policy::PlaceLevel;
-use lantern_enrich::ReferenceData;
+use lantern_enrich::{Populations, ReferenceData};
 use lantern_pipelines::PipelineFiles;
 
 use crate::AnalyticsError;
 
-/// Census 2011 residents and households per LSOA (`reference/places/population.csv`).
-pub const POPULATION_FILE: &str = "reference/places/population.csv";
-
-/// Residents and households of a place.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Population {
-    pub residents: u64,
-    pub households: u64,
-}
-
-impl std::ops::AddAssign for Population {
-    fn add_assign(&mut self, other: Self) {
-        self.residents += other.residents;
-        self.households += other.households;
-    }
-}
+pub use lantern_enrich::{POPULATION_FILE, Population};
 
 #[derive(Debug, Clone)]
 pub struct Lsoa {
@@ -65,7 +50,7 @@ pub struct Geography {
 impl Geography {
     pub fn load(files: &PipelineFiles, force_area_code: &str) -> Result<Self, AnalyticsError> {
         let reference = ReferenceData::load(files, force_area_code)?;
-        let population = load_population(files)?;
+        let population = Populations::load(files)?;
         let mut lsoas = Vec::new();
         for (code, lat, lon) in reference.places.lsoas_in_force() {
             let place = reference.places.by_lsoa(&code);
@@ -78,7 +63,7 @@ impl Geography {
                 code_or_blank(place.csp_code),
                 code_or_blank(place.force_area_code),
             ];
-            let population = *population.get(code.as_ref()).ok_or_else(|| {
+            let population = population.of(&code).ok_or_else(|| {
                 AnalyticsError::reference(POPULATION_FILE, format!("no population for LSOA {code}"))
             })?;
             lsoas.push(Lsoa {
@@ -138,29 +123,4 @@ impl Geography {
         }
         out
     }
-}
-
-fn load_population(files: &PipelineFiles) -> Result<HashMap<String, Population>, AnalyticsError> {
-    let bytes = files
-        .read(POPULATION_FILE)
-        .map_err(|e| AnalyticsError::reference(POPULATION_FILE, e))?;
-    let mut reader = csv::Reader::from_reader(bytes.as_ref());
-    let mut out = HashMap::new();
-    for (line, row) in reader.records().enumerate() {
-        let row = row.map_err(|e| AnalyticsError::reference(POPULATION_FILE, e))?;
-        let number = |i: usize| -> Result<u64, AnalyticsError> {
-            row.get(i).and_then(|v| v.parse().ok()).ok_or_else(|| {
-                AnalyticsError::reference(
-                    POPULATION_FILE,
-                    format!("line {}: column {} is not a whole number", line + 2, i + 1),
-                )
-            })
-        };
-        let population = Population {
-            residents: number(1)?,
-            households: number(2)?,
-        };
-        out.insert(row.get(0).unwrap_or_default().to_string(), population);
-    }
-    Ok(out)
 }

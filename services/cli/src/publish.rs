@@ -10,6 +10,7 @@ use lantern_common::Config;
 use lantern_disclosure::policy::{self, Release};
 use lantern_disclosure::release::{self, PublishOutcome};
 use lantern_disclosure::{DisclosureError, SecretKey};
+use lantern_enrich::Populations;
 
 #[derive(Debug, clap::Args)]
 pub struct PublishArgs {
@@ -32,9 +33,10 @@ pub async fn run(config: Config, args: PublishArgs) -> anyhow::Result<()> {
         releases.retain(|r| args.releases.contains(&r.policy.name));
     }
     let key = SecretKey::load(config.disclosure.key_file.as_deref())?;
+    let populations = load_populations(&config)?;
     let mut failed = false;
     loop {
-        for (name, outcome) in publish_all(&config, &releases, key.as_ref()).await {
+        for (name, outcome) in publish_all(&config, &releases, key.as_ref(), &populations).await {
             failed |= matches!(&outcome, Err(e) if !matches!(e, DisclosureError::NoSource(_)));
             println!("{name}: {}", describe(&outcome));
         }
@@ -58,16 +60,23 @@ pub fn load_policy(config: &Config) -> anyhow::Result<Vec<Release>> {
     policy::load(&config.pipelines.files()).context("loading the release policy")
 }
 
+/// Census populations of every place, for the releases that publish rates.
+fn load_populations(config: &Config) -> anyhow::Result<Populations> {
+    Populations::load(&config.pipelines.files()).context("loading the census populations")
+}
+
 /// Publishes every release; a release whose source has no data yet is not an error.
 pub async fn publish_all(
     config: &Config,
     releases: &[Release],
     key: Option<&SecretKey>,
+    populations: &Populations,
 ) -> Vec<(String, Result<PublishOutcome, DisclosureError>)> {
     let files = config.pipelines.files();
     let mut out = Vec::new();
     for release in releases {
-        let outcome = release::publish(&config.storage.data_dir, &files, release, key).await;
+        let outcome =
+            release::publish(&config.storage.data_dir, &files, release, key, populations).await;
         out.push((release.policy.name.clone(), outcome));
     }
     out
@@ -125,11 +134,13 @@ pub fn spawn_loop(config: &Config) -> anyhow::Result<Option<tokio::task::JoinHan
         );
         releases.retain(|r| r.ptable.is_none());
     }
+    let populations = load_populations(config)?;
     let config = config.clone();
     let interval = Duration::from_millis(config.disclosure.publish_interval_ms);
     Ok(Some(tokio::spawn(async move {
         loop {
-            for (name, outcome) in publish_all(&config, &releases, key.as_ref()).await {
+            for (name, outcome) in publish_all(&config, &releases, key.as_ref(), &populations).await
+            {
                 match &outcome {
                     Ok(PublishOutcome::New { .. }) => {
                         tracing::info!(release = %name, "{}", describe(&outcome))

@@ -227,6 +227,11 @@ pub struct ReleasePolicy {
     pub value: Option<ValuePolicy>,
     #[serde(default)]
     pub sensitive: Option<SensitivePolicy>,
+    /// Also publish `residents` (Census 2011) and `rate_per_1000` = 1000 × published count /
+    /// residents of the row's place, per period. Computed from the protected count, so it
+    /// discloses nothing the count does not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rate_per_1000_residents: bool,
 }
 
 /// The policy file.

@@ -17,9 +17,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
+use lantern_enrich::Populations;
 use lantern_pipelines::PipelineFiles;
 
 use crate::manifest::{self, OutputManifest, RELEASE_FORMAT};
@@ -56,10 +57,11 @@ pub async fn publish(
     files: &PipelineFiles,
     release: &Release,
     key: Option<&SecretKey>,
+    populations: &Populations,
 ) -> Result<PublishOutcome, DisclosureError> {
     let (records, source) = read_records(data_dir, files, release).await?;
     let (rows, report) = protect::protect(release, &records, key)?;
-    let batch = to_batch(release, &rows)?;
+    let batch = to_batch(release, &rows, populations)?;
 
     let dir = release_dir(data_dir, &release.policy.name);
     std::fs::create_dir_all(&dir).map_err(DisclosureError::io(&dir))?;
@@ -247,7 +249,11 @@ pub async fn read_records(
 
 /// The published table's columns: period, place, categories, sensitive group, count, status,
 /// then the money total and its status when the release has one.
-pub fn to_batch(release: &Release, rows: &[PublishedRow]) -> Result<RecordBatch, DisclosureError> {
+pub fn to_batch(
+    release: &Release,
+    rows: &[PublishedRow],
+    populations: &Populations,
+) -> Result<RecordBatch, DisclosureError> {
     let policy = &release.policy;
     let text = |f: &dyn Fn(&PublishedRow) -> Option<String>| -> ArrayRef {
         Arc::new(rows.iter().map(f).collect::<StringArray>())
@@ -295,6 +301,27 @@ pub fn to_batch(release: &Release, rows: &[PublishedRow]) -> Result<RecordBatch,
             true,
         ));
         columns.push(text(&|r| r.value.map(|(_, s)| s.as_str().to_string())));
+    }
+    if policy.rate_per_1000_residents {
+        let residents = |r: &PublishedRow| {
+            let code = r.cell.place.as_deref()?;
+            populations.of(code).map(|p| p.residents)
+        };
+        fields.push(Field::new("residents", DataType::Int64, true));
+        columns.push(Arc::new(
+            rows.iter()
+                .map(|r| residents(r).map(|n| n as i64))
+                .collect::<Int64Array>(),
+        ));
+        fields.push(Field::new("rate_per_1000", DataType::Float64, true));
+        columns.push(Arc::new(
+            rows.iter()
+                .map(|r| match (r.count, residents(r)) {
+                    (Some(count), Some(n)) if n > 0 => Some(1000.0 * count as f64 / n as f64),
+                    _ => None,
+                })
+                .collect::<Float64Array>(),
+        ));
     }
     Ok(RecordBatch::try_new(
         Arc::new(Schema::new(fields)),

@@ -24,6 +24,7 @@
 pub mod boundaries;
 mod error;
 mod places;
+pub mod population;
 mod property;
 mod table;
 
@@ -34,6 +35,7 @@ pub use places::{
     GRID_CELL_DEG, LSOA_FILE, MAX_CENTROID_DISTANCE_KM, NAMES_FILE, Place, PlaceIndex, PlaceMethod,
     PlaceStatus,
 };
+pub use population::{POPULATION_FILE, Population, Populations};
 pub use property::{
     BUSINESS_INCIDENT_TYPES_FILE, CRIME_TYPES_FILE, NFIB_CODES_FILE, OFFENCE_CODES_FILE,
     PREMISES_TYPES_FILE, PropertyInput, PropertyRules, PropertyType, UNKNOWN_NFIB_GROUP,
