@@ -276,4 +276,38 @@ async fn synthetic_repeats_and_near_repeats_are_found_and_listed() {
             "SELECT SUM(reports) FROM cybercrime_monthly WHERE place_status <> 'outside_force'"
         )
     );
+
+    // Refreshed as the stream updates: `lantern serve` recomputes when a commit lands.
+    let mut config = std::fs::read_to_string(&l.config).unwrap();
+    config.push_str("\n[analytics]\ninterval_ms = 500\n");
+    std::fs::write(&l.config, config).unwrap();
+    let served = serve(&l);
+    let all_crime = "SELECT SUM(count) AS n FROM analytics_rates_monthly \
+                     WHERE place_level = 'force' AND crime_type = 'All crime'";
+    let before = l.count(all_crime);
+    l.ok(&[
+        "import",
+        "synthetic",
+        "--months",
+        "2022-07",
+        "--burglaries-per-month",
+        "100",
+        "--seed",
+        "7",
+    ]);
+    l.drain();
+    let expected = l.count("SELECT SUM(incidents) FROM incidents_monthly");
+    assert!(expected > before, "{expected} after {before}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let rows = served.rows("ana", all_crime);
+        if rows[0]["n"].as_i64() == Some(expected) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "analytics still at {rows:?}, not {expected}, 60 s after the commit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
