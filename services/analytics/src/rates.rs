@@ -291,4 +291,60 @@ pub(crate) mod tests {
         // 2 LSOAs + 1 MSOA + 1 ward + 2 LADs + 1 CSP + 1 force, × 4 series, × 3 months.
         assert_eq!(b.num_rows(), 8 * 4 * 3);
     }
+
+    #[test]
+    fn year_on_year_and_rolling_twelve_months() {
+        // Burglaries in L1: month k of 2021-01..2022-12 (24 months) has k + 1 crimes.
+        let rows: Vec<MonthlyCount> = (0..24)
+            .map(|k| {
+                let month = Month(2021 * 12 + k).label();
+                row(&month, Some("L1"), "Burglary", k as u64 + 1)
+            })
+            .collect();
+        let t = rates(&geo(), &rows, 0.05);
+        let b = &t.batch;
+        let text = |name: &str| b.column_by_name(name).unwrap().as_string::<i32>().clone();
+        let (level, crime, month) = (text("place_level"), text("crime_type"), text("month"));
+        let at = |m: &str| {
+            (0..b.num_rows())
+                .find(|&i| {
+                    level.value(i) == "lsoa" && crime.value(i) == "Burglary" && month.value(i) == m
+                })
+                .unwrap()
+        };
+        let count = |name: &str, i: usize| {
+            let c = b.column_by_name(name).unwrap();
+            (!c.is_null(i)).then(|| c.as_primitive::<UInt64Type>().value(i))
+        };
+        let real = |name: &str, i: usize| {
+            let c = b.column_by_name(name).unwrap();
+            (!c.is_null(i)).then(|| c.as_primitive::<arrow::datatypes::Float64Type>().value(i))
+        };
+        // 2022-03 is month index 14: 15 crimes; a year before, 3.
+        let i = at("2022-03");
+        assert_eq!(count("year_ago_count", i), Some(3));
+        assert_eq!(real("yoy_p_value", i), Some(change_p_value(3, 15)));
+        // Rolling 12 months to 2022-03: months 3..=14 hold 4 + … + 15 = 114 crimes.
+        assert_eq!(count("rolling_12m_count", i), Some(114));
+        assert!((real("rolling_12m_rate_per_1000", i).unwrap() - 114.0).abs() < 1e-12);
+        // The 12 before (months −9..=2) reach back before the data: not computed.
+        assert_eq!(count("previous_12m_count", i), None);
+        // 2022-12 (index 23): 13 + … + 24 = 222 against 1 + … + 12 = 78.
+        let i = at("2022-12");
+        assert_eq!(count("rolling_12m_count", i), Some(222));
+        assert_eq!(count("previous_12m_count", i), Some(78));
+        assert_eq!(
+            real("rolling_12m_p_value", i),
+            Some(change_p_value(78, 222))
+        );
+        let flag = b
+            .column_by_name("rolling_12m_significant")
+            .unwrap()
+            .as_boolean()
+            .value(i);
+        assert!(flag, "78 to 222 is a real rise");
+        // The first 11 months have no rolling window.
+        assert_eq!(count("rolling_12m_count", at("2021-11")), None);
+        assert_eq!(count("rolling_12m_count", at("2021-12")), Some(78));
+    }
 }
