@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use lantern_disclosure::policy::PlaceLevel;
 
-use crate::geography::Geography;
+use crate::geography::{FORCE_AND_LAD, Geography};
 use crate::harm::round2;
 use crate::inputs::{BusinessRecord, CyberMonthly};
-use crate::month::Month;
+use crate::month::{DAY_US, Month};
 use crate::table::{AnalyticsTable, Columns};
 
 pub const BUSINESS_TABLE: &str = "analytics_business_crime";
 pub const CYBER_TABLE: &str = "analytics_cyber_rates";
-const DAY_US: i64 = 86_400_000_000;
 pub const ALL_SECTORS: &str = "All sectors";
 
 /// Per place (force, LAD) × sector (and all sectors), over the `window_days` up to the newest
@@ -34,11 +33,7 @@ pub fn business_crime(
     }
     let mut groups: BTreeMap<(PlaceLevel, Arc<str>, String), Tally> = BTreeMap::new();
     for r in records.iter().filter(|r| r.occurred_at_us >= from) {
-        let mut places = vec![(PlaceLevel::Force, geo.force_area_code.clone())];
-        if let Some(lsoa) = r.lsoa_code.as_deref().and_then(|c| geo.lsoa(c)) {
-            places.push((PlaceLevel::Lad, lsoa.code_at(PlaceLevel::Lad).clone()));
-        }
-        for (level, code) in places {
+        for (level, code) in geo.places_of(r.lsoa_code.as_deref(), &FORCE_AND_LAD) {
             for sector in [ALL_SECTORS, r.sector.as_str()] {
                 let t = groups
                     .entry((level, code.clone(), sector.to_string()))
@@ -97,11 +92,7 @@ pub fn cyber_rates(geo: &Geography, rows: &[CyberMonthly]) -> AnalyticsTable {
     type CyberKey = (Month, PlaceLevel, Arc<str>, String, String);
     let mut groups: BTreeMap<CyberKey, (u64, f64)> = BTreeMap::new();
     for r in rows {
-        let mut places = vec![(PlaceLevel::Force, geo.force_area_code.clone())];
-        if let Some(lsoa) = r.lsoa_code.as_deref().and_then(|c| geo.lsoa(c)) {
-            places.push((PlaceLevel::Lad, lsoa.code_at(PlaceLevel::Lad).clone()));
-        }
-        for (level, code) in places {
+        for (level, code) in geo.places_of(r.lsoa_code.as_deref(), &FORCE_AND_LAD) {
             let key = (
                 r.month,
                 level,
@@ -114,21 +105,16 @@ pub fn cyber_rates(geo: &Geography, rows: &[CyberMonthly]) -> AnalyticsTable {
             g.1 += r.loss_total;
         }
     }
-    let populations: HashMap<(PlaceLevel, Arc<str>), u64> = [PlaceLevel::Force, PlaceLevel::Lad]
-        .into_iter()
-        .flat_map(|l| {
-            geo.populations(l)
-                .into_iter()
-                .map(move |(c, p)| ((l, c), p.residents))
-        })
-        .collect();
+    let populations = geo.populations_at(&FORCE_AND_LAD);
     let rows: Vec<_> = groups
         .iter()
         .map(|(k, v)| {
             (
                 k,
                 v,
-                populations.get(&(k.1, k.2.clone())).copied().unwrap_or(0),
+                populations
+                    .get(&(k.1, k.2.clone()))
+                    .map_or(0, |p| p.residents),
             )
         })
         .collect();

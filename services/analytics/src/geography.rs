@@ -12,6 +12,10 @@ use crate::AnalyticsError;
 
 pub use lantern_enrich::{POPULATION_FILE, Population};
 
+/// The levels person- and business-level figures are given at: the force, and its local
+/// authorities (finer places hold too few victims to mean much).
+pub const FORCE_AND_LAD: [PlaceLevel; 2] = [PlaceLevel::Force, PlaceLevel::Lad];
+
 #[derive(Debug, Clone)]
 pub struct Lsoa {
     pub code: Arc<str>,
@@ -113,6 +117,40 @@ impl Geography {
 
     pub fn index_of(&self, code: &str) -> Option<usize> {
         self.by_code.get(code).copied()
+    }
+
+    /// The places a record counts in, at `levels`: the force always (every force record counts
+    /// there, placed or not), each finer level only when the record is placed in one of the
+    /// force's LSOAs.
+    pub fn places_of(
+        &self,
+        lsoa_code: Option<&str>,
+        levels: &[PlaceLevel],
+    ) -> Vec<(PlaceLevel, Arc<str>)> {
+        let lsoa = lsoa_code.and_then(|c| self.lsoa(c));
+        levels
+            .iter()
+            .filter_map(|&level| match (level, lsoa) {
+                (PlaceLevel::Force, _) => Some((level, self.force_area_code.clone())),
+                (_, Some(lsoa)) => Some((level, lsoa.code_at(level).clone())),
+                (_, None) => None,
+            })
+            .collect()
+    }
+
+    /// Population of every place at each of `levels`, keyed by (level, code).
+    pub fn populations_at(
+        &self,
+        levels: &[PlaceLevel],
+    ) -> HashMap<(PlaceLevel, Arc<str>), Population> {
+        levels
+            .iter()
+            .flat_map(|&level| {
+                self.populations(level)
+                    .into_iter()
+                    .map(move |(code, p)| ((level, code), p))
+            })
+            .collect()
     }
 
     /// Population of every place at `level` in the force area, by code.

@@ -148,13 +148,7 @@ pub fn harm_monthly(
             };
             *missing.entry(what).or_default() += 1;
         }
-        let lsoa = r.lsoa_code.as_deref().and_then(|c| geo.lsoa(c));
-        for level in PlaceLevel::ALL {
-            let code = match (level, lsoa) {
-                (PlaceLevel::Force, _) => geo.force_area_code.clone(),
-                (_, Some(l)) => l.code_at(level).clone(),
-                (_, None) => continue,
-            };
+        for (level, code) in geo.places_of(r.lsoa_code.as_deref(), &PlaceLevel::ALL) {
             for s in &series {
                 let t = tallies
                     .entry((r.month, level, code.clone(), s.to_string()))

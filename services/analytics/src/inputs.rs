@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
-use lantern_disclosure::source::{floats, strings};
+use lantern_disclosure::source::{floats, live_records_sql, strings};
 use lantern_query::catalog::{Catalog, Snapshot};
 
 use crate::AnalyticsError;
@@ -89,6 +89,17 @@ impl Inputs {
         self.snapshot.table(table).is_some()
     }
 
+    /// The live records of `pipeline` (see [`live_records_sql`]), these `columns` of each.
+    async fn live_records(
+        &self,
+        pipeline: &str,
+        columns: &str,
+    ) -> Result<Vec<RecordBatch>, AnalyticsError> {
+        let spec = lantern_pipelines::pipeline(pipeline).expect("a built-in pipeline");
+        let sql = live_records_sql(spec, spec.facts_table, columns, "true");
+        self.sql(spec.facts_table, &sql).await
+    }
+
     async fn sql(&self, table: &str, sql: &str) -> Result<Vec<RecordBatch>, AnalyticsError> {
         if !self.has(table) {
             return Ok(Vec::new());
@@ -134,14 +145,11 @@ impl Inputs {
 
     pub async fn incident_records(&self) -> Result<Vec<IncidentRecord>, AnalyticsError> {
         let batches = self
-            .sql(
-                "incident_facts",
-                "SELECT record_id, source, CAST(occurred_at AS BIGINT) AS t_us, \
+            .live_records(
+                "incidents",
+                "record_id, source, CAST(occurred_at AS BIGINT) AS t_us, \
                  CAST(day AS INT) AS day_n, month, offence_code, crime_type, property_type, \
-                 victim_reference, address_reference, lsoa_code, lat, lon \
-                 FROM incident_facts \
-                 WHERE status <> 'cancelled' AND place_status <> 'outside_force' \
-                 ORDER BY record_id",
+                 victim_reference, address_reference, lsoa_code, lat, lon",
             )
             .await?;
         let mut out = Vec::new();
@@ -192,12 +200,10 @@ impl Inputs {
 
     pub async fn business_records(&self) -> Result<Vec<BusinessRecord>, AnalyticsError> {
         let batches = self
-            .sql(
-                "business_crime_facts",
-                "SELECT business_ref, CAST(occurred_at AS BIGINT) AS t_us, sector, incident_type, \
-                 loss_value, lsoa_code FROM business_crime_facts \
-                 WHERE status <> 'withdrawn' AND place_status <> 'outside_force' \
-                 ORDER BY record_id",
+            .live_records(
+                "business_crime",
+                "business_ref, CAST(occurred_at AS BIGINT) AS t_us, sector, incident_type, \
+                 loss_value, lsoa_code",
             )
             .await?;
         let mut out = Vec::new();

@@ -50,16 +50,31 @@ impl Analytics {
         })
     }
 
-    /// The shard versions the next run would read: a watcher skips a run when they are the
-    /// versions it read last time.
-    pub async fn input_versions(data_dir: &Path) -> Result<Vec<(String, u64)>, AnalyticsError> {
-        Ok(Inputs::open(data_dir).await?.versions())
-    }
-
-    /// Computes and writes every table from the current snapshot under `data_dir`.
-    pub async fn run(&self, data_dir: &Path) -> Result<Vec<TableRun>, AnalyticsError> {
+    /// Computes and writes every table from the current snapshot under `data_dir`, unless that
+    /// snapshot holds the shard versions in `last_read` (then `None`); on success `last_read`
+    /// becomes the versions read. Start a watcher at `Some(vec![])` to skip a data directory
+    /// with no tables yet, at `None` to always compute once.
+    pub async fn refresh(
+        &self,
+        data_dir: &Path,
+        last_read: &mut Option<Vec<(String, u64)>>,
+    ) -> Result<Option<Vec<TableRun>>, AnalyticsError> {
         let inputs = Inputs::open(data_dir).await?;
         let versions = inputs.versions();
+        if last_read.as_ref() == Some(&versions) {
+            return Ok(None);
+        }
+        let runs = self.run(data_dir, inputs, &versions).await?;
+        *last_read = Some(versions);
+        Ok(Some(runs))
+    }
+
+    async fn run(
+        &self,
+        data_dir: &Path,
+        inputs: Inputs,
+        versions: &[(String, u64)],
+    ) -> Result<Vec<TableRun>, AnalyticsError> {
         let monthly = inputs.incidents_monthly().await?;
         let records = inputs.incident_records().await?;
         let businesses = inputs.business_records().await?;
@@ -101,7 +116,7 @@ impl Analytics {
         .expect("analytics computation panicked");
         let mut runs = Vec::new();
         for (table, compute) in computed {
-            let outcome = write(data_dir, &table, &versions).await?;
+            let outcome = write(data_dir, &table, versions).await?;
             runs.push(TableRun {
                 table: table.name,
                 rows: table.batch.num_rows(),

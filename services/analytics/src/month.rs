@@ -1,4 +1,8 @@
-//! Calendar months as consecutive integers, so series can be indexed and differenced.
+//! Calendar months as consecutive integers, so series can be indexed and differenced; and the
+//! length of a day in the facts' microsecond timestamps.
+
+/// Microseconds in a day (event times are UTC microseconds).
+pub const DAY_US: i64 = 86_400_000_000;
 
 /// Months since year 0: `year · 12 + (month − 1)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -63,15 +63,10 @@ pub fn rates(geo: &Geography, rows: &[MonthlyCount], alpha: f64) -> AnalyticsTab
     let mut names: BTreeSet<String> = [ALL_CRIME, RESIDENTIAL_BURGLARY].map(String::from).into();
     for row in rows.iter().filter(|r| r.force_record) {
         let t = (row.month.0 - first.0) as usize;
-        let lsoa = row.lsoa_code.as_deref().and_then(|c| geo.lsoa(c));
+        let places = geo.places_of(row.lsoa_code.as_deref(), &PlaceLevel::ALL);
         for series in crime_series(row.crime_type.as_deref(), &row.property_type) {
             names.insert(series.to_string());
-            for level in PlaceLevel::ALL {
-                let code = match (level, lsoa) {
-                    (PlaceLevel::Force, _) => geo.force_area_code.clone(),
-                    (_, Some(lsoa)) => lsoa.code_at(level).clone(),
-                    (_, None) => continue,
-                };
+            for (level, code) in places.iter().cloned() {
                 counts
                     .entry((level, code, series.to_string()))
                     .or_insert_with(|| vec![0; span])[t] += row.count;

@@ -20,13 +20,13 @@ use std::sync::Arc;
 
 use lantern_disclosure::policy::PlaceLevel;
 
-use crate::geography::Geography;
+use crate::geography::{FORCE_AND_LAD, Geography};
+use crate::month::DAY_US;
 use crate::stats::ratio;
 use crate::table::{AnalyticsTable, Columns};
 
 pub const SUMMARY_TABLE: &str = "analytics_repeat_victimisation";
 pub const LIVE_TABLE: &str = "analytics_repeat_live";
-const DAY_US: i64 = 86_400_000_000;
 /// Repeat intervals reported, in days.
 pub const WITHIN_DAYS: [i64; 3] = [7, 28, 365];
 
@@ -84,11 +84,7 @@ pub fn summary(geo: &Geography, crimes: &[Victimisation], params: RepeatParams) 
         if crime.occurred_at_us < from || crime.occurred_at_us > as_of {
             continue;
         }
-        let lsoa = crime.lsoa_code.as_deref().and_then(|c| geo.lsoa(c));
-        let mut places = vec![(PlaceLevel::Force, geo.force_area_code.clone())];
-        if let Some(lsoa) = lsoa {
-            places.push((PlaceLevel::Lad, lsoa.code_at(PlaceLevel::Lad).clone()));
-        }
+        let places = geo.places_of(crime.lsoa_code.as_deref(), &FORCE_AND_LAD);
         for (s, scope) in crime.scopes.iter().enumerate() {
             for (level, code) in &places {
                 let tally = groups
@@ -108,15 +104,7 @@ pub fn summary(geo: &Geography, crimes: &[Victimisation], params: RepeatParams) 
             }
         }
     }
-    let populations: BTreeMap<(PlaceLevel, Arc<str>), crate::geography::Population> =
-        [PlaceLevel::Force, PlaceLevel::Lad]
-            .into_iter()
-            .flat_map(|l| {
-                geo.populations(l)
-                    .into_iter()
-                    .map(move |(c, p)| ((l, c), p))
-            })
-            .collect();
+    let populations = geo.populations_at(&FORCE_AND_LAD);
     let rows: Vec<(&GroupKey, &Tally, Option<u64>)> = groups
         .iter()
         .map(|(key, tally)| {

@@ -20,18 +20,15 @@ pub struct AnalyseArgs {
 
 pub async fn run(config: Config, args: AnalyseArgs) -> anyhow::Result<()> {
     let analytics = load(&config)?;
-    let mut last_inputs = None;
+    // None: compute once even over no tables, so the command always says what it did.
+    let mut last_read = None;
     loop {
-        let inputs = Analytics::input_versions(&config.storage.data_dir).await?;
-        if last_inputs.as_ref() != Some(&inputs) {
-            let runs = analytics
-                .run(&config.storage.data_dir)
-                .await
-                .context("computing the analytics")?;
-            for run in &runs {
-                println!("{}", describe(run));
-            }
-            last_inputs = Some(inputs);
+        let runs = analytics
+            .refresh(&config.storage.data_dir, &mut last_read)
+            .await
+            .context("computing the analytics")?;
+        for run in runs.iter().flatten() {
+            println!("{}", describe(run));
         }
         if !args.watch {
             return Ok(());
@@ -72,25 +69,17 @@ pub fn spawn_loop(config: &Config) -> anyhow::Result<Option<tokio::task::JoinHan
     let data_dir = config.storage.data_dir.clone();
     let interval = Duration::from_millis(config.analytics.interval_ms);
     Ok(Some(tokio::spawn(async move {
-        let mut last_inputs = None;
+        // Some(no shards): nothing to compute until the processors have committed.
+        let mut last_read = Some(Vec::new());
         loop {
-            match Analytics::input_versions(&data_dir).await {
-                Ok(inputs) if inputs.is_empty() || last_inputs.as_ref() == Some(&inputs) => {}
-                Ok(inputs) => match analytics.run(&data_dir).await {
-                    Ok(runs) => {
-                        for run in runs
-                            .iter()
-                            .filter(|r| matches!(r.outcome, WriteOutcome::New { .. }))
-                        {
-                            tracing::info!(table = run.table, "{}", describe(run));
-                        }
-                        last_inputs = Some(inputs);
+            match analytics.refresh(&data_dir, &mut last_read).await {
+                Ok(runs) => {
+                    let new = runs.iter().flatten();
+                    for run in new.filter(|r| matches!(r.outcome, WriteOutcome::New { .. })) {
+                        tracing::info!(table = run.table, "{}", describe(run));
                     }
-                    Err(error) => {
-                        tracing::warn!(%error, "Analytics failed; retrying next interval.")
-                    }
-                },
-                Err(error) => tracing::warn!(%error, "Analytics could not read the tables."),
+                }
+                Err(error) => tracing::warn!(%error, "Analytics failed; retrying next interval."),
             }
             tokio::time::sleep(interval).await;
         }

@@ -84,11 +84,7 @@ pub async fn read_facts(
         .map(|c| format!("\"{c}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = format!(
-        "SELECT {list}, month FROM facts WHERE status <> '{}' \
-         AND place_status <> 'outside_force' AND ({filter}) ORDER BY record_id",
-        pipeline.tombstone
-    );
+    let sql = live_records_sql(pipeline, "facts", &format!("{list}, month"), filter);
     let batches = ctx.sql(&sql).await?.collect().await?;
     let months: Vec<String> = batches
         .iter()
@@ -105,6 +101,21 @@ pub async fn read_facts(
         records: months.len() as u64,
     };
     Ok((batches, info))
+}
+
+/// The query of a pipeline's live records in `table` (its facts): tombstones and records placed
+/// outside the force area left out, ordered by record id; `filter` is an extra SQL condition.
+pub fn live_records_sql(
+    pipeline: &PipelineSpec,
+    table: &str,
+    columns: &str,
+    filter: &str,
+) -> String {
+    format!(
+        "SELECT {columns} FROM {table} WHERE status <> '{}' \
+         AND place_status <> 'outside_force' AND ({filter}) ORDER BY record_id",
+        pipeline.tombstone
+    )
 }
 
 /// A column's values as strings (`None` for null), whatever its string or other type.

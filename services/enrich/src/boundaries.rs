@@ -80,8 +80,9 @@ impl Boundaries {
         }
         let mut cells: HashMap<(i32, i32), Vec<u32>> = HashMap::new();
         for (i, area) in areas.iter().enumerate() {
-            let (cx0, cy0) = cell_of(area.bbox.0, area.bbox.1);
-            let (cx1, cy1) = cell_of(area.bbox.2, area.bbox.3);
+            let (x0, y0, x1, y1) = area.bbox;
+            let (cx0, cy0) = cell_of(f64::from(x0), f64::from(y0));
+            let (cx1, cy1) = cell_of(f64::from(x1), f64::from(y1));
             for cx in cx0..=cx1 {
                 for cy in cy0..=cy1 {
                     cells.entry((cx, cy)).or_default().push(i as u32);
@@ -106,10 +107,7 @@ impl Boundaries {
             return None;
         }
         let (x, y) = (lon * UNITS_PER_DEGREE, lat * UNITS_PER_DEGREE);
-        let cell = (
-            (x / (CELL_DEG * UNITS_PER_DEGREE)).floor() as i32,
-            (y / (CELL_DEG * UNITS_PER_DEGREE)).floor() as i32,
-        );
+        let cell = cell_of(x, y);
         self.cells
             .get(&cell)?
             .iter()
@@ -164,12 +162,10 @@ impl Boundaries {
     }
 }
 
-fn cell_of(x: i32, y: i32) -> (i32, i32) {
+/// The grid cell of a point in file units.
+fn cell_of(x: f64, y: f64) -> (i32, i32) {
     let side = CELL_DEG * UNITS_PER_DEGREE;
-    (
-        (f64::from(x) / side).floor() as i32,
-        (f64::from(y) / side).floor() as i32,
-    )
+    ((x / side).floor() as i32, (y / side).floor() as i32)
 }
 
 fn decode_ring(text: &str) -> Result<Ring, String> {
