@@ -31,19 +31,43 @@ fn vintage(l: &Lantern, release: &str, n: u64) -> PathBuf {
         .join(format!("{n:06}"))
 }
 
+/// LSOA -> (its MSOA, whether it is in Lancashire), from the ONS lookup in the reference data.
+fn msoa_of_lsoa() -> BTreeMap<String, (String, bool)> {
+    let lookup = repo_root().join("pipelines/reference/places/lsoa.csv");
+    csv::Reader::from_path(lookup)
+        .unwrap()
+        .records()
+        .map(|row| {
+            let row = row.unwrap();
+            (
+                row[0].to_string(),
+                (row[2].to_string(), &row[6] == "E23000003"),
+            )
+        })
+        .collect()
+}
+
+/// The MSOA table's rows from its CSV, each as column name -> value.
+fn published_msoa_rows(dir: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(dir.join(format!("{MSOA_TABLE}.csv"))).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|row| {
+            let row = row.unwrap();
+            headers
+                .iter()
+                .map(String::from)
+                .zip(row.iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
 /// (month, MSOA, crime type) -> records, straight from the police.uk CSV and the ONS lookup:
 /// what anyone can compute from police.uk's own public file.
 fn public_msoa_counts() -> BTreeMap<(String, String, String), i64> {
-    // LSOA -> (MSOA, in Lancashire).
-    let mut msoa_of = BTreeMap::new();
-    let lookup = repo_root().join("pipelines/reference/places/lsoa.csv");
-    for row in csv::Reader::from_path(lookup).unwrap().records() {
-        let row = row.unwrap();
-        msoa_of.insert(
-            row[0].to_string(),
-            (row[2].to_string(), &row[6] == "E23000003"),
-        );
-    }
+    let msoa_of = msoa_of_lsoa();
     let mut counts = BTreeMap::new();
     for row in csv::Reader::from_path(repo_root().join(SAMPLE))
         .unwrap()
@@ -67,28 +91,17 @@ fn public_msoa_counts() -> BTreeMap<(String, String, String), i64> {
 /// The published table's rows from its CSV: (month, MSOA, crime type) -> count.
 fn published_msoa_counts(dir: &Path) -> BTreeMap<(String, String, String), i64> {
     let mut out = BTreeMap::new();
-    let mut reader = csv::Reader::from_path(dir.join(format!("{MSOA_TABLE}.csv"))).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let (period, place, crime, group, count) = (
-        col("period"),
-        col("place_code"),
-        col("crime_type"),
-        col("sensitive_group"),
-        col("count"),
-    );
-    for row in reader.records() {
-        let row = row.unwrap();
+    for row in published_msoa_rows(dir) {
         assert!(
-            row[group].is_empty(),
+            row["sensitive_group"].is_empty(),
             "police.uk rows carry no sensitive flags"
         );
         let key = (
-            row[period].to_string(),
-            row[place].to_string(),
-            row[crime].to_string(),
+            row["period"].clone(),
+            row["place_code"].clone(),
+            row["crime_type"].clone(),
         );
-        out.insert(key, row[count].parse().unwrap());
+        out.insert(key, row["count"].parse().unwrap());
     }
     out
 }
@@ -96,42 +109,24 @@ fn published_msoa_counts(dir: &Path) -> BTreeMap<(String, String, String), i64> 
 /// Each row's rate is 1000 × its published count / its place's residents, and the residents
 /// are the census residents of the MSOA's LSOAs (summed here from the reference files).
 fn check_rates(dir: &Path) {
-    let mut msoa_of = BTreeMap::new();
-    for row in csv::Reader::from_path(repo_root().join("pipelines/reference/places/lsoa.csv"))
-        .unwrap()
-        .records()
-    {
-        let row = row.unwrap();
-        msoa_of.insert(row[0].to_string(), row[2].to_string());
-    }
+    let msoa_of = msoa_of_lsoa();
     let mut residents: BTreeMap<String, i64> = BTreeMap::new();
     for row in csv::Reader::from_path(repo_root().join("pipelines/reference/places/population.csv"))
         .unwrap()
         .records()
     {
         let row = row.unwrap();
-        *residents.entry(msoa_of[&row[0]].clone()).or_default() += row[1].parse::<i64>().unwrap();
+        *residents.entry(msoa_of[&row[0]].0.clone()).or_default() += row[1].parse::<i64>().unwrap();
     }
-    let mut reader = csv::Reader::from_path(dir.join(format!("{MSOA_TABLE}.csv"))).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
-    let (place, level, count, people, rate) = (
-        col("place_code"),
-        col("place_level"),
-        col("count"),
-        col("residents"),
-        col("rate_per_1000"),
-    );
     let mut checked = 0;
-    for row in reader.records() {
-        let row = row.unwrap();
-        if row[level].to_string() != "msoa" || row[place].is_empty() || row[count].is_empty() {
+    for row in published_msoa_rows(dir) {
+        if row["place_level"] != "msoa" || row["place_code"].is_empty() || row["count"].is_empty() {
             continue;
         }
-        let n: f64 = row[count].parse().unwrap();
-        let p: i64 = row[people].parse().unwrap();
-        assert_eq!(p, residents[&row[place]], "{row:?}");
-        let r: f64 = row[rate].parse().unwrap();
+        let n: f64 = row["count"].parse().unwrap();
+        let p: i64 = row["residents"].parse().unwrap();
+        assert_eq!(p, residents[&row["place_code"]], "{row:?}");
+        let r: f64 = row["rate_per_1000"].parse().unwrap();
         assert!((r - 1000.0 * n / p as f64).abs() < 1e-9, "{row:?}");
         checked += 1;
     }
