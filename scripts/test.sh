@@ -23,8 +23,8 @@ else
 fi
 
 # Real clients and independent checkers for the end-to-end tests, in a virtualenv of its own so
-# the system Python is untouched: psql (Debian postgresql-client) and psycopg for the query
-# service; DuckDB, SciPy and PySAL (esda, libpysal) to recompute the analytics independently.
+# the system Python is untouched: psql (Debian postgresql-client), psycopg and the JDBC driver
+# for the query service; DuckDB, SciPy and PySAL (esda, libpysal) to recompute the analytics independently.
 if ! command -v psql >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get install -y --no-install-recommends postgresql-client >/dev/null
@@ -39,6 +39,12 @@ if ! "$venv/bin/python" -c 'import psycopg, duckdb, scipy, esda, libpysal' >/dev
   "$venv/bin/pip" install --quiet 'psycopg[binary]==3.2.*' 'duckdb==2.0.1' 'esda==2.9.0' 'libpysal==4.14.1'
 fi
 export E2E_PYTHON="$venv/bin/python"
+# The PostgreSQL JDBC driver (what DBeaver uses), from Maven Central into ~/.m2, once.
+pgjdbc="$HOME/.m2/repository/org/postgresql/postgresql/42.7.14/postgresql-42.7.14.jar"
+if [ ! -f "$pgjdbc" ]; then
+  mvn -q -B -Dstyle.color=never dependency:get -Dartifact=org.postgresql:postgresql:42.7.14 -Dtransitive=false
+fi
+export E2E_PGJDBC_JAR="$pgjdbc"
 
 # Build before starting the broker, so the JVM does not compete with the compiler.
 cargo nextest run --workspace --locked --no-run

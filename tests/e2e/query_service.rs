@@ -454,3 +454,127 @@ async fn query_service_over_http_and_postgres() {
         && r["rows"] == 1
         && r["tables"] == serde_json::json!(["incidents_monthly"])));
 }
+
+/// The PostgreSQL JDBC driver, which DBeaver and other JDBC tools use. scripts/test.sh fetches
+/// it from Maven Central into the local Maven repository and names it in `E2E_PGJDBC_JAR`.
+fn pgjdbc_jar() -> PathBuf {
+    std::env::var_os("E2E_PGJDBC_JAR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var("HOME").unwrap())
+                .join(".m2/repository/org/postgresql/postgresql/42.7.14/postgresql-42.7.14.jar")
+        })
+}
+
+impl Served {
+    /// tests/e2e/clients/JdbcClient.java as `user`: its `key<TAB>value` lines.
+    fn jdbc(&self, user: &str) -> std::collections::BTreeMap<String, String> {
+        let jar = pgjdbc_jar();
+        assert!(jar.exists(), "{}: run scripts/test.sh", jar.display());
+        let out = Command::new("java")
+            .arg("-cp")
+            .arg(&jar)
+            .arg(repo_root().join("tests/e2e/clients/JdbcClient.java"))
+            .arg(self.pg_port.to_string())
+            .arg(user)
+            .arg(self.credentials.join(format!("{user}.password")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "JDBC client as {user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|line| line.split_once('\t'))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// tests/e2e/clients/grafana_editor.py as `user`, describing `table`.
+    fn grafana(&self, user: &str, table: &str) -> Value {
+        let python = std::env::var("E2E_PYTHON").unwrap_or_else(|_| "python3".into());
+        let out = Command::new(&python)
+            .arg(repo_root().join("tests/e2e/clients/grafana_editor.py"))
+            .arg(self.pg_port.to_string())
+            .arg(user)
+            .arg(self.credentials.join(format!("{user}.password")))
+            .arg(table)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "Grafana's queries as {user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// What DBeaver (through the real JDBC driver) and Grafana's query editor ask on connect is
+/// answered, and lists only the tables the user's role may read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jdbc_and_grafana_browse_the_catalog_by_role() {
+    let l = Lantern::start();
+    l.produce(&l.topics.incidents, &incidents("j", 7)).await;
+    l.drain();
+    let s = serve(&l);
+
+    let analyst = s.jdbc("ana");
+    assert!(
+        analyst["product"].starts_with("PostgreSQL 16"),
+        "{analyst:?}"
+    );
+    assert!(analyst["schemas"].contains("public"), "{analyst:?}");
+    let tables: Vec<&str> = analyst["tables"].split(',').collect();
+    for table in ["incidents_monthly", "business_crime_monthly", "place_names"] {
+        assert!(tables.contains(&table), "JDBC getTables: {tables:?}");
+    }
+    for column in ["lsoa_code", "crime_type", "incidents"] {
+        assert!(
+            analyst["columns"].split(',').any(|c| c == column),
+            "JDBC getColumns: {}",
+            analyst["columns"]
+        );
+    }
+    assert_eq!(analyst["burglaries"], "7", "{analyst:?}");
+
+    let partner = s.jdbc("pat");
+    assert!(
+        !partner["tables"].contains("incidents_monthly"),
+        "JDBC lists an unpublished table to a partner: {}",
+        partner["tables"]
+    );
+    assert!(partner["tables"].contains("business_crime_monthly"));
+    assert_eq!(partner.get("columns").map(String::as_str), Some(""));
+    assert!(
+        partner["refused"].starts_with("42501"),
+        "a partner's prepared query on incidents_monthly: {partner:?}"
+    );
+
+    let grafana = s.grafana("ana", "incidents_monthly");
+    assert_eq!(grafana["version"], serde_json::json!([1600]));
+    assert_eq!(grafana["timescaledb"], serde_json::json!([]));
+    assert_eq!(grafana["schemas"], serde_json::json!(["public"]));
+    let tables = grafana["tables"].as_array().unwrap();
+    assert!(
+        tables.contains(&Value::from("incidents_monthly")),
+        "tables on the search path are listed unqualified: {tables:?}"
+    );
+    let columns = grafana["columns"].as_array().unwrap();
+    assert!(columns.contains(&Value::from("lsoa_code")), "{columns:?}");
+    let qualified = s.grafana("ana", "public.incidents_monthly");
+    assert_eq!(qualified["columns"], grafana["columns"]);
+
+    let grafana = s.grafana("pat", "incidents_monthly");
+    assert!(
+        !grafana["tables"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("incidents_monthly")),
+        "{grafana}"
+    );
+    assert_eq!(grafana["columns"], serde_json::json!([]));
+}

@@ -9,9 +9,11 @@
 //!
 //! - [`scram`]: login with SCRAM-SHA-256 against the users file.
 //! - [`query`]: simple and extended query protocol.
+//! - [`settings`]: the fixed server settings, and the catalog functions Grafana calls.
 
 mod query;
 mod scram;
+mod settings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +47,7 @@ impl WireSession {
         // catalog, so it lists only the tables this user may read.
         datafusion_pg_catalog::setup_pg_catalog(session.context(), CATALOG, EmptyContextProvider)
             .map_err(|e| PgWireError::ApiError(e))?;
+        settings::register_functions(session.context());
         Ok(WireSession { session, peer })
     }
 }

@@ -35,7 +35,7 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use pgwire::messages::data::DataRow;
 
-use super::{PgFrontEnd, WireSession};
+use super::{PgFrontEnd, WireSession, settings};
 use crate::audit::Protocol;
 use crate::track::Track;
 
@@ -132,7 +132,7 @@ impl WireParser {
     /// Parses a query string into statements, naming refused statements clearly even when the
     /// PostgreSQL dialect cannot parse them (`CREATE EXTERNAL TABLE`, DataFusion's `COPY .. TO`).
     fn parse(&self, wire: &WireSession, sql: &str) -> Result<Vec<Statement>, QueryError> {
-        match self.sql.parse(sql) {
+        match self.sql.parse(&settings::answer_search_path_subquery(sql)) {
             Ok(statements) => Ok(statements),
             Err(parse_error) => match readonly::parse_read_only(wire.session.context(), sql) {
                 Err(refusal @ QueryError::ReadOnly { .. }) => Err(refusal),
@@ -185,32 +185,16 @@ fn client_statement<C: ClientInfo>(
 }
 
 fn show<C: ClientInfo>(client: &C, name: &str) -> Result<String, QueryError> {
-    let value = match name {
-        "server_version" => "16.6 (Lantern)",
-        "server_encoding" | "client_encoding" => "UTF8",
-        "datestyle" => "ISO, MDY",
-        "intervalstyle" => "postgres",
-        "timezone" => "UTC",
-        "transaction_isolation" | "default_transaction_isolation" => "read committed",
-        "transaction_read_only" | "default_transaction_read_only" => "on",
-        "standard_conforming_strings" | "integer_datetimes" => "on",
-        "is_superuser" => "off",
-        "search_path" => "public",
-        "max_identifier_length" => "63",
-        "application_name" => {
-            return Ok(client
-                .metadata()
-                .get("application_name")
-                .cloned()
-                .unwrap_or_default());
-        }
-        other => {
-            return Err(QueryError::Plan(datafusion::error::DataFusionError::Plan(
-                format!("unrecognized configuration parameter \"{other}\""),
-            )));
-        }
-    };
-    Ok(value.to_string())
+    if name == "application_name" {
+        return Ok(client
+            .metadata()
+            .get("application_name")
+            .cloned()
+            .unwrap_or_default());
+    }
+    settings::setting(name)
+        .map(str::to_string)
+        .ok_or_else(|| QueryError::Plan(settings::unrecognized(name)))
 }
 
 fn client_response(statement: &ClientStatement) -> PgWireResult<Response> {
