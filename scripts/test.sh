@@ -45,6 +45,24 @@ if [ ! -f "$pgjdbc" ]; then
   mvn -q -B -Dstyle.color=never dependency:get -Dartifact=org.postgresql:postgresql:42.7.14 -Dtransitive=false
 fi
 export E2E_PGJDBC_JAR="$pgjdbc"
+# The dashboard's browser tests: Debian's Chromium, driven by playwright-core (npm, no browser
+# download) from a directory of its own. Screenshots and PDFs land in E2E_ARTIFACTS_DIR.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null
+  else
+    echo "chromium is missing: apt-get install chromium" >&2
+    exit 1
+  fi
+fi
+command -v node >/dev/null 2>&1 || { echo "node is missing: install Node.js 18 or newer" >&2; exit 1; }
+node_tools="${HOME}/.cache/lantern/node"
+if [ ! -f "$node_tools/node_modules/playwright-core/package.json" ]; then
+  mkdir -p "$node_tools"
+  npm install --prefix "$node_tools" --silent --no-audit --no-fund --no-save playwright-core@1.65.1
+fi
+export NODE_PATH="$node_tools/node_modules"
+export E2E_ARTIFACTS_DIR="${CARGO_TARGET_DIR:-$PWD/target}/e2e-artifacts"
 
 # Build before starting the broker, so the JVM does not compete with the compiler.
 cargo nextest run --workspace --locked --no-run
@@ -66,3 +84,4 @@ export E2E_KAFKA_BOOTSTRAP="127.0.0.1:$port"
 # The end-to-end tests run the processor, importer and SQL as separate processes: two tests
 # at a time fit 2 cores next to the broker.
 cargo nextest run --workspace --locked --no-fail-fast --test-threads 2
+echo "Browser screenshots and PDFs: $E2E_ARTIFACTS_DIR"

@@ -10,6 +10,7 @@ mod support;
 
 mod analytics;
 mod business_and_cyber;
+mod dashboard;
 mod disclosure;
 mod kill_at_scale;
 mod operations;

@@ -80,6 +80,16 @@ pub(crate) fn serve(l: &Lantern) -> Served {
 }
 
 impl Served {
+    /// The dashboard's address, `http://127.0.0.1:<port>/`.
+    pub(crate) fn dashboard_url(&self) -> &str {
+        self.http.trim_end_matches("api/v1/sql")
+    }
+
+    /// Where a user's password file is.
+    pub(crate) fn password_file(&self, user: &str) -> PathBuf {
+        self.credentials.join(format!("{user}.password"))
+    }
+
     fn secret(&self, user: &str, kind: &str) -> String {
         std::fs::read_to_string(self.credentials.join(format!("{user}.{kind}"))).unwrap()
     }
@@ -477,7 +487,7 @@ impl Served {
             .arg(repo_root().join("tests/e2e/clients/JdbcClient.java"))
             .arg(self.pg_port.to_string())
             .arg(user)
-            .arg(self.credentials.join(format!("{user}.password")))
+            .arg(self.password_file(user))
             .output()
             .unwrap();
         assert!(
@@ -500,7 +510,7 @@ impl Served {
             .arg(repo_root().join("tests/e2e/clients/grafana_editor.py"))
             .arg(self.pg_port.to_string())
             .arg(user)
-            .arg(self.credentials.join(format!("{user}.password")))
+            .arg(self.password_file(user))
             .arg(table)
             .output()
             .unwrap();

@@ -9,6 +9,7 @@ use datafusion::catalog::TableProvider;
 use lantern_common::Config;
 use lantern_common::http::{self, Readiness};
 use lantern_server::QueryServer;
+use lantern_server::atlas::Atlas;
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let registry = prometheus::Registry::new();
@@ -46,7 +47,13 @@ pub async fn start_query_server(
         lantern_query::PLACE_NAMES.to_string(),
         place_names as Arc<dyn TableProvider>,
     )]);
-    Ok(QueryServer::start(config, reference, registry).await?)
+    let atlas = Atlas::load(&files, &config.processor.force_area_code).with_context(|| {
+        format!(
+            "loading the places of force area {} (processor.force_area_code)",
+            config.processor.force_area_code
+        )
+    })?;
+    Ok(QueryServer::start(config, reference, Arc::new(atlas), registry).await?)
 }
 
 /// The `/metrics`, `/healthz`, `/readyz` endpoint at `http.listen`.
@@ -89,6 +96,10 @@ pub fn print_connect_lines(config: &Config, server: &QueryServer) {
     );
     println!(
         "  HTTP:       curl -H \"Authorization: Bearer <token>\" --data-binary 'SELECT 1' http://{}/api/v1/sql",
+        server.http
+    );
+    println!(
+        "  Dashboard:  http://{}/ (log in with a user's name and PostgreSQL password)",
         server.http
     );
     println!("  Metrics:    http://{}/metrics", config.http.listen);

@@ -207,6 +207,8 @@ pub struct QueryConfig {
     /// Aggregate tables the `partner` role may read besides the published (disclosure-controlled)
     /// tables, which it always may.
     pub partner_tables: Vec<String>,
+    /// How long a dashboard login (user name and password at `/`) lasts, in minutes.
+    pub session_ttl_minutes: u64,
 }
 
 /// `lantern up`: broker, processors and query service together on one machine.
@@ -280,6 +282,7 @@ impl Default for QueryConfig {
             memory_limit_mb: 512,
             max_concurrent_queries: 4,
             partner_tables: Vec::new(),
+            session_ttl_minutes: 480,
         }
     }
 }
@@ -464,6 +467,7 @@ impl Config {
                 "query.max_concurrent_queries",
                 self.query.max_concurrent_queries as u64,
             ),
+            ("query.session_ttl_minutes", self.query.session_ttl_minutes),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));

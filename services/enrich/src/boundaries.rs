@@ -16,14 +16,14 @@ use crate::EnrichError;
 
 pub const BOUNDARIES_FILE: &str = "reference/places/lsoa_boundaries.txt";
 /// Coordinates in the file are integers in this many units per degree.
-const UNITS_PER_DEGREE: f64 = 1e5;
+pub const UNITS_PER_DEGREE: f64 = 1e5;
 /// Side of the bounding-box grid, degrees (about 2 km north to south).
 const CELL_DEG: f64 = 0.02;
 
 /// A vertex: integer (longitude, latitude) in file units.
-type Vertex = (i32, i32);
+pub type Vertex = (i32, i32);
 /// One ring of vertices, closed implicitly.
-type Ring = Vec<Vertex>;
+pub type Ring = Vec<Vertex>;
 /// An undirected edge, its vertices in a fixed order (a vertex alone is the edge (v, v)).
 type Edge = (Vertex, Vertex);
 
@@ -122,6 +122,45 @@ impl Boundaries {
             })
     }
 
+    /// Every ring of an LSOA (outer rings and holes alike), if the file has it.
+    pub fn rings(&self, code: &str) -> Option<&[Ring]> {
+        self.areas
+            .binary_search_by(|a| a.code.as_ref().cmp(code))
+            .ok()
+            .map(|i| self.areas[i].rings.as_slice())
+    }
+
+    /// The outline of several LSOAs together (an MSOA from its LSOAs): every ring edge that
+    /// belongs to exactly one of them, joined into rings. Neighbouring LSOAs share their
+    /// common border's vertices exactly, so those edges come in pairs and cancel.
+    pub fn outline(&self, codes: &[&str]) -> Vec<Ring> {
+        let mut edges: HashMap<Edge, u32> = HashMap::new();
+        for rings in codes.iter().filter_map(|c| self.rings(c)) {
+            for ring in rings {
+                for (k, &a) in ring.iter().enumerate() {
+                    let b = ring[(k + 1) % ring.len()];
+                    if a != b {
+                        *edges.entry((a.min(b), a.max(b))).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let mut next: HashMap<Vertex, Vec<Vertex>> = HashMap::new();
+        for ((a, b), _) in edges.into_iter().filter(|(_, n)| n % 2 == 1) {
+            next.entry(a).or_default().push(b);
+            next.entry(b).or_default().push(a);
+        }
+        let mut starts: Vec<Vertex> = next.keys().copied().collect();
+        starts.sort_unstable();
+        let mut rings = Vec::new();
+        for start in starts {
+            while let Some(ring) = walk_ring(&mut next, start) {
+                rings.push(ring);
+            }
+        }
+        rings
+    }
+
     /// Contiguity neighbours of each of `codes` among `codes` (in their order): queen (any
     /// shared vertex) or rook (a shared edge). Generalised ONS boundaries share vertices exactly
     /// along common borders, and the file keeps them identical.
@@ -159,6 +198,25 @@ impl Boundaries {
             }
         }
         neighbours
+    }
+}
+
+/// Follows unused edges from `start` until it returns there, removing them as it goes.
+fn walk_ring(next: &mut HashMap<Vertex, Vec<Vertex>>, start: Vertex) -> Option<Ring> {
+    let mut ring = vec![start];
+    let mut at = start;
+    loop {
+        let to = next.get_mut(&at)?.pop()?;
+        if let Some(back) = next.get_mut(&to)
+            && let Some(i) = back.iter().position(|v| *v == at)
+        {
+            back.swap_remove(i);
+        }
+        if to == start {
+            return (ring.len() >= 3).then_some(ring);
+        }
+        ring.push(to);
+        at = to;
     }
 }
 
@@ -244,6 +302,28 @@ mod tests {
         let rook = b.contiguity(&codes, true);
         assert_eq!(rook[0], BTreeSet::from([1]));
         assert!(rook[2].is_empty());
+    }
+
+    #[test]
+    fn outline_of_two_neighbours_drops_their_shared_edge() {
+        let b = sample();
+        let outline = b.outline(&["A", "B"]);
+        assert_eq!(
+            outline.len(),
+            2,
+            "the outer boundary and B's hole: {outline:?}"
+        );
+        let outer = outline
+            .iter()
+            .find(|r| r.len() == 6)
+            .expect("a 2 x 1 outline");
+        assert!(outer.contains(&(200_000, 100_000)) && outer.contains(&(0, 0)));
+        for (x, y, inside) in [(0.5, 0.5, true), (1.5, 0.2, true), (1.5, 0.5, false)] {
+            let (x, y) = (x * UNITS_PER_DEGREE, y * UNITS_PER_DEGREE);
+            assert_eq!(contains(&outline, x, y), inside, "({x}, {y})");
+        }
+        let a = b.outline(&["A"]);
+        assert_eq!((a.len(), a[0].len()), (1, 4), "{a:?}");
     }
 
     #[test]

@@ -107,6 +107,23 @@ impl Snapshot {
             .collect()
     }
 
+    /// Each pipeline's per-record tables (never served to clients): `(pipeline, table, provider)`.
+    /// Server-side summaries that reveal no record, such as which sources fed a pipeline, read
+    /// them.
+    pub fn internal_tables(&self) -> Vec<(&str, &str, Arc<dyn TableProvider>)> {
+        self.pipelines
+            .iter()
+            .flat_map(|p| {
+                p.tables
+                    .iter()
+                    .filter(|(_, (kind, _))| *kind == TableKind::Internal)
+                    .map(|(name, (_, table))| {
+                        (p.pipeline.as_str(), name.as_str(), Arc::clone(table))
+                    })
+            })
+            .collect()
+    }
+
     /// The shards of `pipeline` in this snapshot, each with the manifest it is pinned at.
     pub fn shards_of(&self, pipeline: &str) -> Vec<&PublishedShard> {
         self.pipelines

@@ -73,14 +73,14 @@ pub async fn serve(
 }
 
 /// A refusal before any row was sent.
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -88,7 +88,7 @@ impl ApiError {
         }
     }
 
-    fn from_query(error: &QueryError) -> Self {
+    pub(crate) fn from_query(error: &QueryError) -> Self {
         let status = match error.class() {
             ErrorClass::BadRequest => StatusCode::BAD_REQUEST,
             ErrorClass::Forbidden => StatusCode::FORBIDDEN,
@@ -189,13 +189,17 @@ async fn authenticate(
     directory: &Directory,
     headers: &HeaderMap,
 ) -> Result<lantern_query::access::Principal, AuthError> {
-    let token = headers
+    let token = bearer_token(headers).ok_or(AuthError::Missing)?;
+    directory.authenticate_token(token).await
+}
+
+/// The token of `Authorization: Bearer <token>`, if the request has one.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
-        .ok_or(AuthError::Missing)?;
-    directory.authenticate_token(token).await
 }
 
 #[derive(Deserialize)]

@@ -2,6 +2,9 @@
 //! and limits (`lantern serve`, and part of `lantern up`).
 //!
 //! - [`http`]: `POST /api/v1/sql`, results as JSON, CSV or Arrow IPC.
+//! - [`dashboard`]: the partnership dashboard at `/`, its login, and what its panels need
+//!   besides SQL ([`atlas`]: the force's places and boundaries; [`provenance`]: which sources
+//!   fed each pipeline).
 //! - [`pg`]: the PostgreSQL wire protocol.
 //! - [`users`] / [`directory`]: the users file and how the running server checks credentials.
 //! - [`audit`] / [`track`]: the audit log and query metrics.
@@ -9,10 +12,13 @@
 //! Both front ends run every statement through one [`Engine`] (lantern-query), so the read-only
 //! rule, roles, snapshots and limits are the same whichever way a client connects.
 
+pub mod atlas;
 pub mod audit;
+pub mod dashboard;
 pub mod directory;
 pub mod http;
 pub mod pg;
+pub mod provenance;
 pub mod track;
 pub mod users;
 
@@ -65,12 +71,17 @@ pub struct QueryServer {
 
 impl QueryServer {
     /// Starts both front ends over the tables under `storage.data_dir`, with `reference` tables
-    /// (place names) visible to every role.
+    /// (place names) and the force's places (`atlas`) visible to every role.
     pub async fn start(
         config: &Config,
-        reference: BTreeMap<String, Arc<dyn TableProvider>>,
+        mut reference: BTreeMap<String, Arc<dyn TableProvider>>,
+        atlas: Arc<atlas::Atlas>,
         registry: &prometheus::Registry,
     ) -> Result<Self, ServeError> {
+        reference.insert(
+            atlas::FORCE_PLACES.to_string(),
+            Arc::clone(&atlas.places) as Arc<dyn TableProvider>,
+        );
         let q = &config.query;
         let directory = Directory::open(&q.users_file)?;
         let (audit_log, audit) = audit::open(&q.audit_log).map_err(|source| ServeError::Audit {
@@ -102,7 +113,14 @@ impl QueryServer {
         };
 
         let http_listen: SocketAddr = q.http_listen.parse().expect("validated with the config");
-        let router = http::router(Arc::clone(&engine), Arc::clone(&directory), tracker.clone());
+        let router = http::router(Arc::clone(&engine), Arc::clone(&directory), tracker.clone())
+            .merge(dashboard::routes(dashboard::Dashboard {
+                engine: Arc::clone(&engine),
+                directory: Arc::clone(&directory),
+                atlas,
+                provenance: Arc::default(),
+                session_ttl: Duration::from_secs(q.session_ttl_minutes * 60),
+            }));
         let (http, http_task) = http::serve(http_listen, router, until_stopped())
             .await
             .map_err(|source| ServeError::Bind {

@@ -277,13 +277,13 @@ fn random_password() -> String {
         .collect()
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     rand::rng().fill(&mut bytes[..]);
     bytes
 }
 
-fn hex_string(bytes: &[u8]) -> String {
+pub(crate) fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -343,6 +343,14 @@ impl ScramVerifier {
             stored_key: Sha256::digest(client_key).into(),
             server_key: hmac(&salted, b"Server Key"),
         }
+    }
+
+    /// Whether `password` is the one this verifier was made from (the dashboard's login).
+    /// Slow by design (PBKDF2): run it off the async threads.
+    pub fn matches(&self, password: &str) -> bool {
+        let candidate = Self::with_salt(password, self.salt.clone(), self.iterations);
+        // Compare digests of the keys, so the comparison's timing says nothing about the key.
+        Sha256::digest(candidate.stored_key) == Sha256::digest(self.stored_key)
     }
 
     /// A verifier no password matches: used for unknown users, so that a login attempt cannot
