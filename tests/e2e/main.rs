@@ -12,6 +12,7 @@ mod analytics;
 mod business_and_cyber;
 mod dashboard;
 mod disclosure;
+mod intake;
 mod kill_at_scale;
 mod operations;
 mod police_uk_import;

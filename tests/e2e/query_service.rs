@@ -54,6 +54,21 @@ pub(crate) fn serve(l: &Lantern) -> Served {
             credentials.to_str().unwrap(),
         ]);
     }
+    start_serve(l, http_port, pg_port, credentials)
+}
+
+/// `lantern serve` again on the configuration [`serve`] wrote (same ports, users and files).
+pub(crate) fn serve_existing(l: &Lantern) -> Served {
+    let config = std::fs::read_to_string(&l.config).unwrap();
+    let port_of = |key: &str| -> u16 {
+        let at = config.rfind(&format!("{key} = \"127.0.0.1:")).unwrap() + key.len() + 14;
+        config[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let credentials = l.config.parent().unwrap().join("credentials");
+    start_serve(l, port_of("http_listen"), port_of("pg_listen"), credentials)
+}
+
+fn start_serve(l: &Lantern, http_port: u16, pg_port: u16, credentials: PathBuf) -> Served {
     let mut child = l
         .command(&["serve"])
         .stdout(Stdio::piped())
@@ -88,6 +103,16 @@ impl Served {
     /// Where a user's password file is.
     pub(crate) fn password_file(&self, user: &str) -> PathBuf {
         self.credentials.join(format!("{user}.password"))
+    }
+
+    /// A user's HTTP bearer token.
+    pub(crate) fn token(&self, user: &str) -> String {
+        self.secret(user, "token")
+    }
+
+    /// Where the users' secrets are written.
+    pub(crate) fn credentials_dir(&self) -> &Path {
+        &self.credentials
     }
 
     fn secret(&self, user: &str, kind: &str) -> String {

@@ -1,25 +1,27 @@
 //! `lantern users add|remove|list`: who may use the query service.
 
-use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use lantern_common::Config;
 use lantern_query::access::Role;
-use lantern_server::users::{Credentials, UsersFile, write_private};
+use lantern_server::users::{Credentials, Scope, UsersFile, write_private};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum UsersCommand {
     /// Add a user with a new password (PostgreSQL) and token (HTTP), shown once.
     Add {
         name: String,
-        /// analyst, partner, researcher or admin.
+        /// analyst, partner, researcher, admin or reporter.
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// A table this user may read beyond their role (a researcher's extract). Repeatable.
         #[arg(long = "grant")]
         grants: Vec<String>,
+        /// A business reference a reporter may file business-crime reports for. Repeatable.
+        #[arg(long = "business")]
+        businesses: Vec<String>,
         /// Read the password from standard input instead of generating one.
         #[arg(long)]
         password_stdin: bool,
@@ -46,9 +48,13 @@ pub fn run(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
             name,
             role,
             grants,
+            businesses,
             password_stdin,
             credentials_dir,
         } => {
+            if !businesses.is_empty() && role != Role::Reporter {
+                anyhow::bail!("--business is for the reporter role only");
+            }
             let password = if password_stdin {
                 let mut text = String::new();
                 std::io::stdin()
@@ -58,8 +64,11 @@ pub fn run(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let grants: BTreeSet<String> = grants.into_iter().collect();
-            let credentials = users.add(&name, role, grants, password)?;
+            let scope = Scope {
+                grants: grants.into_iter().collect(),
+                businesses: businesses.into_iter().collect(),
+            };
+            let credentials = users.add(&name, role, scope, password)?;
             users.save()?;
             match credentials_dir {
                 Some(dir) => write_credentials(&dir, &name, &credentials)?,
@@ -79,10 +88,15 @@ pub fn run(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
             println!("Removed {name}.");
         }
         UsersCommand::List => {
-            println!("{:<24} {:<11} grants", "name", "role");
+            println!("{:<24} {:<11} grants / businesses", "name", "role");
             for user in users.users() {
-                let grants: Vec<&str> = user.grants.iter().map(String::as_str).collect();
-                println!("{:<24} {:<11} {}", user.name, user.role, grants.join(", "));
+                let scope: Vec<&str> = user
+                    .grants
+                    .iter()
+                    .chain(&user.businesses)
+                    .map(String::as_str)
+                    .collect();
+                println!("{:<24} {:<11} {}", user.name, user.role, scope.join(", "));
             }
         }
     }

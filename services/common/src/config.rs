@@ -59,6 +59,39 @@ pub struct Config {
     pub disclosure: DisclosureConfig,
     /// Crime-prevention analytics (`lantern analyse`).
     pub analytics: AnalyticsConfig,
+    /// Report intake over HTTP (`POST /api/v1/reports/{kind}`).
+    pub intake: IntakeConfig,
+}
+
+/// Report intake: reports submitted over HTTP are validated and produced to Kafka.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeConfig {
+    /// Largest report accepted, in bytes; a larger body gets 413.
+    pub max_body_bytes: u64,
+    /// Reports one user may submit per minute (a burst of as many, refilled evenly); beyond it,
+    /// 429 with `Retry-After`.
+    pub reports_per_minute: u64,
+    /// How long to wait for the broker to acknowledge a report (acks=all) before answering 503.
+    /// Nothing is kept for later: the client retries, with the same `Idempotency-Key`.
+    pub produce_timeout_ms: u64,
+    /// Where the answers to requests with an `Idempotency-Key` are kept (JSON lines), so a retry
+    /// after a restart still gets the same answer and makes no second event.
+    pub idempotency_file: PathBuf,
+    /// How long an `Idempotency-Key` is remembered, in hours.
+    pub idempotency_ttl_hours: u64,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        IntakeConfig {
+            max_body_bytes: 65_536,
+            reports_per_minute: 60,
+            produce_timeout_ms: 5_000,
+            idempotency_file: PathBuf::from(".lantern/intake-idempotency.jsonl"),
+            idempotency_ttl_hours: 24,
+        }
+    }
 }
 
 /// Disclosure control (`lantern publish`, `lantern extract`).
@@ -468,6 +501,13 @@ impl Config {
                 self.query.max_concurrent_queries as u64,
             ),
             ("query.session_ttl_minutes", self.query.session_ttl_minutes),
+            ("intake.max_body_bytes", self.intake.max_body_bytes),
+            ("intake.reports_per_minute", self.intake.reports_per_minute),
+            ("intake.produce_timeout_ms", self.intake.produce_timeout_ms),
+            (
+                "intake.idempotency_ttl_hours",
+                self.intake.idempotency_ttl_hours,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));
@@ -480,8 +520,9 @@ impl Config {
 /// Keys whose values are paths. A relative path written in a config file means relative to that
 /// file, so `lantern --config /srv/lantern/lantern.toml` works from any directory; a relative
 /// path from the environment or the defaults stays relative to the working directory.
-const PATH_KEYS: [(&str, &str); 7] = [
+const PATH_KEYS: [(&str, &str); 8] = [
     ("storage", "data_dir"),
+    ("intake", "idempotency_file"),
     ("disclosure", "key_file"),
     ("pipelines", "dir"),
     ("query", "users_file"),

@@ -20,12 +20,23 @@ pub enum Role {
     /// University researchers: the extracts granted to them by name, and published tables.
     Researcher,
     /// Operators: what analysts read. Managing users and reading the audit log are done on the
-    /// server's machine (`lantern users`, `lantern audit`), not through SQL.
+    /// server's machine (`lantern users`, `lantern audit`), not through SQL. Admins may also
+    /// submit reports of every kind through the intake (`POST /api/v1/reports/...`).
     Admin,
+    /// Business crime reduction partnerships and businesses filing reports through the intake:
+    /// business-crime reports for their own business references only. They read no table
+    /// beyond the public reference tables.
+    Reporter,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Analyst, Role::Partner, Role::Researcher, Role::Admin];
+    pub const ALL: [Role; 5] = [
+        Role::Analyst,
+        Role::Partner,
+        Role::Researcher,
+        Role::Admin,
+        Role::Reporter,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -33,6 +44,7 @@ impl Role {
             Role::Partner => "partner",
             Role::Researcher => "researcher",
             Role::Admin => "admin",
+            Role::Reporter => "reporter",
         }
     }
 }
@@ -51,7 +63,9 @@ impl FromStr for Role {
             .into_iter()
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown role {s:?}: expected analyst, partner, researcher or admin")
+                format!(
+                    "unknown role {s:?}: expected analyst, partner, researcher, admin or reporter"
+                )
             })
     }
 }
@@ -64,6 +78,8 @@ pub struct Principal {
     /// Tables granted to this user by name, on top of what the role allows (a researcher's
     /// extracts).
     pub grants: BTreeSet<String>,
+    /// The business references a reporter may file business-crime reports for.
+    pub businesses: BTreeSet<String>,
 }
 
 impl Principal {
@@ -72,6 +88,7 @@ impl Principal {
             name: name.into(),
             role,
             grants: BTreeSet::new(),
+            businesses: BTreeSet::new(),
         }
     }
 }
@@ -89,7 +106,8 @@ impl AccessPolicy {
     pub fn allows(&self, who: &Principal, table: &str, kind: TableKind) -> bool {
         match kind {
             TableKind::Internal => false,
-            TableKind::Reference | TableKind::Published => true,
+            TableKind::Reference => true,
+            TableKind::Published => who.role != Role::Reporter,
             // Analytics hold record-level lists (the repeat-victim addresses to visit): analysts
             // only, unless granted by name.
             TableKind::Extract | TableKind::Analytics => {
@@ -100,7 +118,7 @@ impl AccessPolicy {
                     || match who.role {
                         Role::Analyst | Role::Admin => true,
                         Role::Partner => self.partner_tables.contains(table),
-                        Role::Researcher => false,
+                        Role::Researcher | Role::Reporter => false,
                     }
             }
         }

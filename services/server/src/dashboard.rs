@@ -1,9 +1,11 @@
 //! The partnership dashboard's side of the HTTP server:
 //! - `GET /` and `GET /assets/<file>`: the page, its script and style, and the vendored Apache
 //!   ECharts (no CDN: a force's network often has no internet), all compiled into the binary;
+//! - `GET /report`: the form a business files a business-crime report with (the intake's
+//!   endpoint, [`crate::intake`]);
 //! - `POST /api/v1/login` (`{"user", "password"}`: the password of the user's PostgreSQL login)
 //!   → a session token the SQL API accepts like the user's own token; `POST /api/v1/logout`;
-//! - `GET /api/v1/me`: who the token belongs to, and their role;
+//! - `GET /api/v1/me`: who the token belongs to, their role and (reporters) their businesses;
 //! - `GET /api/v1/provenance`: which sources fed each pipeline (to label synthetic data);
 //! - `GET /api/v1/boundaries/{lsoa|msoa}`: the force's boundaries as GeoJSON.
 //!
@@ -46,7 +48,12 @@ struct Asset {
     bytes: &'static [u8],
 }
 
-const ASSETS: [Asset; 5] = [
+const ASSETS: [Asset; 6] = [
+    Asset {
+        name: "report.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../web/report.js"),
+    },
     Asset {
         name: "dashboard.js",
         content_type: "text/javascript; charset=utf-8",
@@ -75,6 +82,7 @@ const ASSETS: [Asset; 5] = [
 ];
 
 const INDEX_HTML: &[u8] = include_bytes!("../web/index.html");
+const REPORT_HTML: &[u8] = include_bytes!("../web/report.html");
 
 /// Scripts and styles from this server only; no frames, plugins or form posts elsewhere.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; \
@@ -84,6 +92,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: 
 pub fn routes(dashboard: Dashboard) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/report", get(report_form))
         .route("/assets/{name}", get(asset))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/v1/login", post(login))
@@ -113,6 +122,10 @@ fn page(content_type: &'static str, bytes: &'static [u8]) -> Response {
 
 async fn index() -> Response {
     page("text/html; charset=utf-8", INDEX_HTML)
+}
+
+async fn report_form() -> Response {
+    page("text/html; charset=utf-8", REPORT_HTML)
 }
 
 async fn asset(Path(name): Path<String>) -> Response {
@@ -188,7 +201,12 @@ async fn caller(d: &Dashboard, headers: &HeaderMap) -> Result<Principal, ApiErro
 
 async fn me(State(d): State<Dashboard>, headers: HeaderMap) -> Response {
     match caller(&d, &headers).await {
-        Ok(who) => axum::Json(json!({"user": who.name, "role": who.role.as_str()})).into_response(),
+        Ok(who) => axum::Json(json!({
+            "user": who.name,
+            "role": who.role.as_str(),
+            "businesses": who.businesses,
+        }))
+        .into_response(),
         Err(refusal) => refusal.into_response(),
     }
 }

@@ -8,6 +8,7 @@
 //! - [`pg`]: the PostgreSQL wire protocol.
 //! - [`users`] / [`directory`]: the users file and how the running server checks credentials.
 //! - [`audit`] / [`track`]: the audit log and query metrics.
+//! - [`intake`]: `POST /api/v1/reports/{kind}`, reports validated and produced to Kafka.
 //!
 //! Both front ends run every statement through one [`Engine`] (lantern-query), so the read-only
 //! rule, roles, snapshots and limits are the same whichever way a client connects.
@@ -17,6 +18,7 @@ pub mod audit;
 pub mod dashboard;
 pub mod directory;
 pub mod http;
+pub mod intake;
 pub mod pg;
 pub mod provenance;
 pub mod track;
@@ -57,6 +59,8 @@ pub enum ServeError {
     Users(#[from] users::UsersError),
     #[error("registering query metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error(transparent)]
+    Intake(#[from] intake::IntakeError),
 }
 
 /// A running query service.
@@ -120,7 +124,12 @@ impl QueryServer {
                 atlas,
                 provenance: Arc::default(),
                 session_ttl: Duration::from_secs(q.session_ttl_minutes * 60),
-            }));
+            }))
+            .merge(intake::routes(intake::Intake::new(
+                config,
+                Arc::clone(&directory),
+                registry,
+            )?));
         let (http, http_task) = http::serve(http_listen, router, until_stopped())
             .await
             .map_err(|source| ServeError::Bind {

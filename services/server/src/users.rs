@@ -74,6 +74,9 @@ pub struct UserRecord {
     pub role: Role,
     #[serde(default)]
     pub grants: BTreeSet<String>,
+    /// Business references a reporter may file reports for.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub businesses: BTreeSet<String>,
     /// SCRAM-SHA-256 verifier of the wire-protocol password.
     pub password: String,
     /// argon2id hash of the HTTP bearer token.
@@ -86,6 +89,7 @@ impl UserRecord {
             name: self.name.clone(),
             role: self.role,
             grants: self.grants.clone(),
+            businesses: self.businesses.clone(),
         }
     }
 }
@@ -110,6 +114,15 @@ mod role_name {
 struct FileBody {
     #[serde(default, rename = "user")]
     users: Vec<UserRecord>,
+}
+
+/// What a user may reach beyond their role.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Tables granted by name (a researcher's extracts).
+    pub grants: BTreeSet<String>,
+    /// Business references a reporter may file business-crime reports for.
+    pub businesses: BTreeSet<String>,
 }
 
 /// The secrets of a new user, shown once and never stored.
@@ -175,7 +188,7 @@ impl UsersFile {
         &mut self,
         name: &str,
         role: Role,
-        grants: BTreeSet<String>,
+        scope: Scope,
         password: Option<String>,
     ) -> Result<Credentials, UsersError> {
         if !valid_name(name) {
@@ -195,7 +208,8 @@ impl UsersFile {
         self.users.push(UserRecord {
             name: name.to_string(),
             role,
-            grants,
+            grants: scope.grants,
+            businesses: scope.businesses,
             password: ScramVerifier::new(&password).to_string(),
             token: hash_token(&token),
         });
@@ -418,7 +432,7 @@ mod tests {
         let mut users = UsersFile::load(&path).unwrap();
         assert!(users.users().is_empty());
         let creds = users
-            .add("alice", Role::Analyst, BTreeSet::new(), None)
+            .add("alice", Role::Analyst, Scope::default(), None)
             .unwrap();
         users.save().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -486,24 +500,24 @@ mod tests {
         let mut users = UsersFile::load(&dir.path().join("u.toml")).unwrap();
         for bad in ["", "Alice", "1abc", "a b", "a.b"] {
             assert!(matches!(
-                users.add(bad, Role::Analyst, BTreeSet::new(), None),
+                users.add(bad, Role::Analyst, Scope::default(), None),
                 Err(UsersError::BadName(_))
             ));
         }
         assert!(matches!(
-            users.add("bob", Role::Partner, BTreeSet::new(), Some("short".into())),
+            users.add("bob", Role::Partner, Scope::default(), Some("short".into())),
             Err(UsersError::BadPassword(_))
         ));
         users
             .add(
                 "bob",
                 Role::Partner,
-                BTreeSet::new(),
+                Scope::default(),
                 Some("a-long-enough-pw".into()),
             )
             .unwrap();
         assert!(matches!(
-            users.add("bob", Role::Partner, BTreeSet::new(), None),
+            users.add("bob", Role::Partner, Scope::default(), None),
             Err(UsersError::Exists(_))
         ));
         assert!(users.remove("bob"));

@@ -132,7 +132,20 @@ pub fn consumer(
 /// An idempotent producer (no duplicates from internal retries), acknowledged by all replicas,
 /// partitioning keys as Kafka's Java client does (see [`crate::partitioner`]).
 pub fn producer(kafka: &KafkaConfig) -> Result<FutureProducer, StreamError> {
-    client_config(kafka)
+    producer_with(kafka, &[])
+}
+
+/// [`producer`] with extra librdkafka properties (e.g. `message.timeout.ms` for a caller that
+/// must answer within a deadline).
+pub fn producer_with(
+    kafka: &KafkaConfig,
+    extra: &[(&str, &str)],
+) -> Result<FutureProducer, StreamError> {
+    let mut config = client_config(kafka);
+    for (key, value) in extra {
+        config.set(*key, *value);
+    }
+    config
         .set("partitioner", PRODUCER_PARTITIONER)
         .set("enable.idempotence", "true")
         .set("acks", "all")
