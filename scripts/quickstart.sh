@@ -97,6 +97,11 @@ curl -sf -H "Authorization: Bearer $(cat "$credentials/analyst.token")" -H 'Acce
   "http://$api/api/v1/sql"
 
 echo
+echo "== The partnership dashboard (docs/partners.md) =="
+curl -sf "http://$api/" | grep -q "partnership dashboard"
+echo "Open http://$api/ in a browser and log in as analyst, with the password in $credentials/analyst.password."
+
+echo
 echo "Quick start reached its summary in $(( $(date +%s) - started ))s ($(( $(date +%s) - built ))s after the build)."
 if $exit_after_summary; then
   echo "Stopping (--exit)."

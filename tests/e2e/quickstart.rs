@@ -48,6 +48,9 @@ fn quickstart_runs_lantern_up_and_the_documented_client_lines() {
         // psql's aligned output of the monthly totals, then curl's CSV.
         " 2022-09 |",
         "nfib_group,reports",
+        // The dashboard page is served at the printed address.
+        "== The partnership dashboard",
+        "in a browser and log in as analyst",
         "Stopping (--exit).",
     ] {
         assert!(
