@@ -184,6 +184,16 @@ async fn dashboard_shows_what_sql_says_to_analysts_and_partners() {
             "{row} not in {change:?}"
         );
     }
+    let trend_rows = s.rows(
+        "ana",
+        "SELECT COUNT(*) AS n FROM (SELECT month, crime_type FROM incidents_monthly WHERE in_force_area GROUP BY 1, 2)",
+    );
+    assert_eq!(ana["trendCsv"]["header"], "month,crime_type,incidents");
+    assert_eq!(
+        ana["trendCsv"]["rows"], trend_rows[0]["n"],
+        "the trend panel's CSV download"
+    );
+    println!("Analyst's dashboard timing: {}", ana["timing"]);
     let placement = s.rows(
         "ana",
         "SELECT place_status, SUM(incidents) AS n FROM incidents_monthly GROUP BY 1",

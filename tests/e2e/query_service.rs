@@ -339,7 +339,10 @@ async fn query_service_over_http_and_postgres() {
         // rounded and suppressed ones); tests/e2e/disclosure.rs checks those.
         .filter(|name| !name.starts_with("partner_"))
         .collect();
-    assert_eq!(listed, ["business_crime_monthly", "place_names"]);
+    assert_eq!(
+        listed,
+        ["business_crime_monthly", "force_places", "place_names"]
+    );
     let dt = s.psql_ok("pat", "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' ORDER BY 1");
     assert!(
         !dt.contains("incidents_monthly"),

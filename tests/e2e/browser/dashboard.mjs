@@ -59,18 +59,36 @@ function readPage() {
 const results = {};
 for (const login of logins) {
   const [user, passwordFile] = login.split(':');
-  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
   const page = await context.newPage();
   const consoleErrors = [];
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  const opened = Date.now();
   await page.goto(url);
+  await page.waitForSelector('#login-form');
+  const pageMs = Date.now() - opened;
   await page.fill('input[name=user]', user);
   await page.fill('input[name=password]', readFileSync(passwordFile, 'utf8').trim());
+  const loggingIn = Date.now();
   await page.click('#login-form button[type=submit]');
   await page.waitForSelector('#panels[data-state=ready]', { timeout: 60000 });
+  const loadMs = Date.now() - loggingIn;
   const shown = await page.evaluate(readPage);
   shown.consoleErrors = consoleErrors;
+  // How long the page took: opening it, then from "Log in" to every panel drawn; and each API
+  // call's duration as the browser saw it (Resource Timing).
+  const api = (await page.evaluate(() => performance.getEntriesByType('resource')
+    .filter((e) => e.name.includes('/api/v1/')).map((e) => e.duration))).sort((a, b) => a - b);
+  const at = (q) => Math.round(api[Math.min(api.length - 1, Math.ceil(q * api.length) - 1)]);
+  shown.timing = { pageMs, loadMs, apiCalls: api.length, apiP50Ms: at(0.5), apiP95Ms: at(0.95), apiMaxMs: Math.round(api[api.length - 1]) };
+  // The trend panel's CSV, downloaded as a user would.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.click('[data-panel="trend"] .actions button:first-child'),
+  ]);
+  const csv = readFileSync(await download.path(), 'utf8').trim().split('\n');
+  shown.trendCsv = { header: csv[0], rows: csv.length - 1, file: download.suggestedFilename() };
   await page.screenshot({ path: join(outDir, `dashboard-${user}.png`), fullPage: true });
   await page.emulateMedia({ media: 'print' });
   await page.pdf({ path: join(outDir, `dashboard-${user}.pdf`), format: 'A4', printBackground: true });
