@@ -260,6 +260,32 @@ async fn dashboard_shows_what_sql_says_to_analysts_and_partners() {
         shown(&panels["placement"], "place_status", "incidents")["not placed"],
         text(&unplaced[0]["n"])
     );
+    // Guessing a password: ten tries a minute per user name, then 429.
+    let login = |password: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+            .arg("Content-Type: application/json")
+            .arg("--data-binary")
+            .arg(format!(r#"{{"user": "pat", "password": "{password}"}}"#))
+            .arg(format!("{}api/v1/login", s.dashboard_url()))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // (The browser's login as pat took one try, which may have refilled since.)
+    let statuses: Vec<String> = (0..12).map(|i| login(&format!("guess-{i}"))).collect();
+    let limited = statuses.iter().position(|s| s == "429");
+    assert!(
+        matches!(limited, Some(9..=10)),
+        "401 for nine or ten guesses, then 429: {statuses:?}"
+    );
+    assert!(statuses[..limited.unwrap()].iter().all(|s| s == "401"));
+    assert_eq!(
+        login(&std::fs::read_to_string(s.password_file("pat")).unwrap()),
+        "429",
+        "the right password is refused too while limited"
+    );
+
     for user in ["ana", "pat"] {
         for kind in ["png", "pdf"] {
             let file = artifacts_dir().join(format!("dashboard-{user}.{kind}"));

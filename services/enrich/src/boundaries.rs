@@ -248,8 +248,9 @@ fn decode_ring(text: &str) -> Result<Ring, String> {
     Ok(ring)
 }
 
-/// Even-odd rule over every ring.
-fn contains(rings: &[Ring], x: f64, y: f64) -> bool {
+/// Whether the point (`x`, `y`, file units) is inside `rings` by the even-odd rule over every
+/// ring (so holes and multi-part areas need no special case).
+pub fn contains(rings: &[Ring], x: f64, y: f64) -> bool {
     let mut inside = false;
     for ring in rings {
         let mut previous = ring[ring.len() - 1];

@@ -17,7 +17,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use datafusion::datasource::MemTable;
-use lantern_enrich::boundaries::{Ring, UNITS_PER_DEGREE};
+use lantern_enrich::boundaries::{self, Ring, UNITS_PER_DEGREE};
 use lantern_enrich::{EnrichError, PlaceIndex, Populations};
 use lantern_pipelines::PipelineFiles;
 use serde_json::{Value, json};
@@ -228,20 +228,9 @@ fn coordinates(ring: &Ring) -> Value {
     Value::Array(points)
 }
 
-/// Even-odd test of a vertex against one ring.
+/// Whether a vertex lies inside one ring.
 fn ring_contains(ring: &Ring, (x, y): (i32, i32)) -> bool {
-    let (x, y) = (f64::from(x), f64::from(y));
-    let mut inside = false;
-    let mut previous = ring[ring.len() - 1];
-    for &current in ring {
-        let (x1, y1) = (f64::from(previous.0), f64::from(previous.1));
-        let (x2, y2) = (f64::from(current.0), f64::from(current.1));
-        if (y1 > y) != (y2 > y) && x < x1 + (y - y1) * (x2 - x1) / (y2 - y1) {
-            inside = !inside;
-        }
-        previous = current;
-    }
-    inside
+    boundaries::contains(std::slice::from_ref(ring), f64::from(x), f64::from(y))
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! - `GET /report`: the form a business files a business-crime report with (the intake's
 //!   endpoint, [`crate::intake`]);
 //! - `POST /api/v1/login` (`{"user", "password"}`: the password of the user's PostgreSQL login)
-//!   → a session token the SQL API accepts like the user's own token; `POST /api/v1/logout`;
+//!   → a session token the SQL API accepts like the user's own token, at most
+//!   [`LOGINS_PER_MINUTE`] attempts per user name; `POST /api/v1/logout`;
 //! - `GET /api/v1/me`: who the token belongs to, their role and (reporters) their businesses;
 //! - `GET /api/v1/provenance`: which sources fed each pipeline (to label synthetic data);
 //! - `GET /api/v1/boundaries/{lsoa|msoa}`: the force's boundaries as GeoJSON.
@@ -30,6 +31,7 @@ use crate::atlas::{Atlas, MapLevel};
 use crate::directory::{AuthError, Directory};
 use crate::http::{ApiError, bearer_token};
 use crate::provenance::Provenance;
+use crate::rate::RateLimiter;
 
 /// What the dashboard's routes share.
 #[derive(Clone)]
@@ -38,8 +40,13 @@ pub struct Dashboard {
     pub directory: Arc<Directory>,
     pub atlas: Arc<Atlas>,
     pub provenance: Arc<Provenance>,
+    /// Login attempts per user name, so a password cannot be guessed at PBKDF2's speed.
+    pub logins: Arc<RateLimiter>,
     pub session_ttl: Duration,
 }
+
+/// Login attempts allowed per user name per minute (whether they succeed or not).
+pub const LOGINS_PER_MINUTE: u64 = 10;
 
 /// A file of the page, compiled in.
 struct Asset {
@@ -159,6 +166,22 @@ async fn login(State(d): State<Dashboard>, body: Bytes) -> Response {
             .into_response();
         }
     };
+    if let Err(wait) = d.logins.take(&request.user) {
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "more than {LOGINS_PER_MINUTE} login attempts a minute for {:?}: try again in {seconds} s",
+                request.user
+            ),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return response;
+    }
     match d
         .directory
         .login(&request.user, &request.password, d.session_ttl)

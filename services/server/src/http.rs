@@ -208,8 +208,9 @@ struct SqlRequest {
     sql: String,
 }
 
-fn request_sql(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
-    let content_type = headers
+/// The request's media type, lower-cased and without parameters (`application/json`).
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| {
@@ -218,7 +219,11 @@ fn request_sql(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
                 .unwrap_or("")
                 .trim()
                 .to_ascii_lowercase()
-        });
+        })
+}
+
+fn request_sql(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
+    let content_type = media_type(headers);
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message);
     match content_type.as_deref() {
         Some("application/json") => serde_json::from_slice::<SqlRequest>(body)

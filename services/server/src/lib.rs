@@ -21,6 +21,7 @@ pub mod http;
 pub mod intake;
 pub mod pg;
 pub mod provenance;
+pub mod rate;
 pub mod track;
 pub mod users;
 
@@ -123,6 +124,7 @@ impl QueryServer {
                 directory: Arc::clone(&directory),
                 atlas,
                 provenance: Arc::default(),
+                logins: Arc::new(rate::RateLimiter::new(dashboard::LOGINS_PER_MINUTE)),
                 session_ttl: Duration::from_secs(q.session_ttl_minutes * 60),
             }))
             .merge(intake::routes(intake::Intake::new(

@@ -7,7 +7,7 @@
 //! - `401` without a valid token; `403` for a role that may not file this kind, or a reporter's
 //!   report for a business that is not theirs;
 //! - `409` for an `Idempotency-Key` already used with another body ([`idempotency`]);
-//! - `413` over `intake.max_body_bytes`; `429` over `intake.reports_per_minute` ([`rate`]);
+//! - `413` over `intake.max_body_bytes`; `429` over `intake.reports_per_minute`;
 //! - `503` when the broker has not acknowledged within `intake.produce_timeout_ms`. Nothing is
 //!   kept in memory for later: librdkafka drops the message at that deadline.
 //!
@@ -17,7 +17,6 @@
 //! retry after a lost answer makes the same event), random otherwise.
 
 pub mod idempotency;
-pub mod rate;
 pub mod validate;
 
 use std::sync::Arc;
@@ -38,10 +37,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::directory::Directory;
-use crate::http::bearer_token;
+use crate::http::{bearer_token, media_type};
+use crate::rate::RateLimiter;
 use crate::users::{hex_string, random_bytes};
 use idempotency::{Answer, IdempotencyStore, Lookup};
-use rate::RateLimiter;
 use validate::{FieldError, Validators};
 
 /// A kind of report, as named in the URL.
@@ -350,18 +349,9 @@ fn may_file(who: &Principal, kind: ReportKind, business_ref: Option<&str>) -> Re
     }
 }
 
+/// JSON, or no declared type at all.
 fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("application/json")
-        })
-        .unwrap_or(true)
+    media_type(headers).is_none_or(|media| media == "application/json")
 }
 
 async fn read_body(intake: &Intake, headers: &HeaderMap, body: Body) -> Result<Bytes, Reply> {

@@ -1,4 +1,5 @@
-//! Per-credential rate limit: a token bucket per user, `per_minute` deep, refilled evenly.
+//! Rate limits: a token bucket per user name, `per_minute` deep, refilled evenly. Used for
+//! report intake (per credential) and dashboard logins (per user name tried).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
