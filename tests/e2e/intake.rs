@@ -244,6 +244,28 @@ async fn reports_over_http_reach_kafka_and_the_tables_and_bad_ones_never_do() {
         limited.headers
     );
 
+    // Every submission is in the audit log, refused ones too.
+    let audit: Vec<Value> = l
+        .ok(&["audit", "tail", "-n", "1000", "--json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let logged = |pred: &dyn Fn(&Value) -> bool| audit.iter().any(pred);
+    assert!(logged(&|r| r["user"] == "shop"
+        && r["outcome"] == "ok"
+        && r["report"]["record_id"] == "r-1"
+        && r["report"]["topic"] == l.topics.business.as_str()));
+    assert!(logged(&|r| r["report"]["replayed"] == true));
+    assert!(logged(
+        &|r| r["error_code"] == "invalid_report" && r["report"]["kind"] == "business-crime"
+    ));
+    assert!(logged(
+        &|r| r["outcome"] == "unauthenticated" && r["report"].is_object()
+    ));
+    assert!(logged(
+        &|r| r["error_code"] == "rate_limited" && r["user"] == "burst"
+    ));
+
     // Exactly the accepted reports reached Kafka, and the processor counts them.
     let mut ids = report_ids(&l);
     ids.sort();

@@ -1,4 +1,5 @@
-//! The audit log: one JSON line per query, allowed or refused, and per failed login.
+//! The audit log: one JSON line per query, allowed or refused, per failed login, and per report
+//! submitted to the intake (with `report` set and no SQL).
 //!
 //! Lines are appended (`O_APPEND`) to `query.audit_log` by one writer task, which fsyncs after
 //! each burst, so the log survives restarts and crashes lose at most the last burst. Queries do
@@ -75,6 +76,24 @@ pub struct AuditRecord {
     pub outcome: Outcome,
     pub error_code: Option<String>,
     pub error: Option<String>,
+    /// A report submitted to the intake (`POST /api/v1/reports/{kind}`) instead of a query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<ReportAudit>,
+}
+
+/// What the intake did with one report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReportAudit {
+    /// `business-crime`, `cybercrime-report` or `incident`.
+    pub kind: String,
+    /// Set when the report was accepted (or replayed): where it is in Kafka.
+    pub record_id: Option<String>,
+    pub event_id: Option<String>,
+    pub topic: Option<String>,
+    pub partition: Option<i32>,
+    pub offset: Option<i64>,
+    /// Answered from the `Idempotency-Key` store rather than produced again.
+    pub replayed: bool,
 }
 
 /// Where records go. Cloning shares the one writer.
@@ -189,13 +208,25 @@ pub fn summary(record: &AuditRecord) -> String {
         Some(code) => format!("{} {code}", record.outcome.as_str()),
         None => record.outcome.as_str().to_string(),
     };
-    let sql = record
-        .sql
-        .as_deref()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let sql = match &record.report {
+        Some(report) => format!(
+            "report {}{}{}",
+            report.kind,
+            report
+                .record_id
+                .as_ref()
+                .map(|id| format!(" {id}"))
+                .unwrap_or_default(),
+            if report.replayed { " (replayed)" } else { "" }
+        ),
+        None => record
+            .sql
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
     format!(
         "{} {:<8} {} {} {} rows {:.0} ms  {}",
         record.time,
@@ -227,6 +258,7 @@ mod tests {
             outcome: Outcome::Ok,
             error_code: None,
             error: None,
+            report: None,
         }
     }
 

@@ -130,6 +130,7 @@ impl QueryServer {
             .merge(intake::routes(intake::Intake::new(
                 config,
                 Arc::clone(&directory),
+                tracker.audit.clone(),
                 registry,
             )?));
         let (http, http_task) = http::serve(http_listen, router, until_stopped())

@@ -94,6 +94,7 @@ impl Tracker {
                 outcome: Outcome::Cancelled,
                 error_code: None,
                 error: None,
+                report: None,
             }),
             started: Instant::now(),
         }

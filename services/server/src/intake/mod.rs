@@ -11,6 +11,9 @@
 //! - `503` when the broker has not acknowledged within `intake.produce_timeout_ms`. Nothing is
 //!   kept in memory for later: librdkafka drops the message at that deadline.
 //!
+//! Every submission, accepted or refused, is a line of the audit log (`report` set: kind, record
+//! and event id, topic, partition and offset).
+//!
 //! Who may file: admins every kind; reporters business-crime reports for their own business
 //! references (`lantern users add NAME --role reporter --business REF`). A report without an
 //! `event_id` gets one: derived from the user and the `Idempotency-Key` when there is one (so a
@@ -19,12 +22,13 @@
 pub mod idempotency;
 pub mod validate;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -36,6 +40,7 @@ use rdkafka::util::Timeout;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::audit::{AuditLog, AuditRecord, Outcome, Protocol, ReportAudit};
 use crate::directory::Directory;
 use crate::http::{bearer_token, media_type};
 use crate::rate::RateLimiter;
@@ -83,6 +88,7 @@ impl ReportKind {
 /// Everything the intake's route shares.
 pub struct Intake {
     directory: Arc<Directory>,
+    audit: AuditLog,
     producer: FutureProducer,
     topics: TopicsConfig,
     validators: Validators,
@@ -112,6 +118,7 @@ impl Intake {
     pub fn new(
         config: &Config,
         directory: Arc<Directory>,
+        audit: AuditLog,
         registry: &Registry,
     ) -> Result<Arc<Self>, IntakeError> {
         let intake = &config.intake;
@@ -144,6 +151,7 @@ impl Intake {
         registry.register(Box::new(outcomes.clone()))?;
         Ok(Arc::new(Intake {
             directory,
+            audit,
             producer,
             topics: config.topics.clone(),
             validators: Validators::new(),
@@ -163,6 +171,7 @@ pub fn routes(intake: Arc<Intake>) -> Router {
 }
 
 /// An answer, and the outcome label it counts under.
+#[derive(Clone)]
 struct Reply {
     outcome: &'static str,
     status: StatusCode,
@@ -202,10 +211,13 @@ impl Reply {
 
 async fn submit(
     State(intake): State<Arc<Intake>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path(kind): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let started = Instant::now();
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let Some(kind) = ReportKind::parse(&kind) else {
         let known: Vec<&str> = ReportKind::ALL.iter().map(|k| k.schema()).collect();
         return Reply::error(
@@ -216,27 +228,82 @@ async fn submit(
         )
         .into_response(false);
     };
-    let (reply, replayed) = match handle(&intake, kind, &headers, body).await {
-        Ok((reply, replayed)) => (reply, replayed),
-        Err(reply) => (reply, false),
+    let who = authenticate(&intake, &headers).await;
+    let (reply, replayed) = match &who {
+        Ok(who) => match handle(&intake, kind, who, &headers, body).await {
+            Ok((reply, replayed)) => (reply, replayed),
+            Err(reply) => (reply, false),
+        },
+        Err(refusal) => (refusal.clone(), false),
     };
     let outcome = if replayed { "replayed" } else { reply.outcome };
     intake
         .outcomes
         .with_label_values(&[kind.schema(), outcome])
         .inc();
+    intake.audit.record(audit_record(
+        time,
+        client,
+        who.ok().as_ref(),
+        kind,
+        &reply,
+        replayed,
+        started.elapsed(),
+    ));
     reply.into_response(replayed)
+}
+
+/// The audit log's line for one submission: who, what, and where it went in Kafka.
+fn audit_record(
+    time: String,
+    client: SocketAddr,
+    who: Option<&Principal>,
+    kind: ReportKind,
+    reply: &Reply,
+    replayed: bool,
+    took: Duration,
+) -> AuditRecord {
+    let text = |key: &str| reply.body[key].as_str().map(String::from);
+    let accepted = reply.status == StatusCode::ACCEPTED;
+    AuditRecord {
+        time,
+        user: who.map(|w| w.name.clone()),
+        role: who.map(|w| w.role.as_str().to_string()),
+        protocol: Protocol::Http,
+        client: client.to_string(),
+        sql: None,
+        tables: Vec::new(),
+        snapshot: Default::default(),
+        rows: u64::from(accepted),
+        duration_ms: took.as_secs_f64() * 1000.0,
+        outcome: match reply.status {
+            StatusCode::ACCEPTED => Outcome::Ok,
+            StatusCode::UNAUTHORIZED => Outcome::Unauthenticated,
+            _ => Outcome::Error,
+        },
+        error_code: reply.body["error"]["code"].as_str().map(String::from),
+        error: reply.body["error"]["message"].as_str().map(String::from),
+        report: Some(ReportAudit {
+            kind: kind.schema().to_string(),
+            record_id: text("record_id"),
+            event_id: text("event_id"),
+            topic: text("topic"),
+            partition: reply.body["partition"].as_i64().map(|p| p as i32),
+            offset: reply.body["offset"].as_i64(),
+            replayed,
+        }),
+    }
 }
 
 /// The checks in the order a client can act on them; `Err` for a refusal.
 async fn handle(
     intake: &Intake,
     kind: ReportKind,
+    who: &Principal,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(Reply, bool), Reply> {
-    let who = authenticate(intake, headers).await?;
-    may_file(&who, kind, None)?;
+    may_file(who, kind, None)?;
     if let Err(wait) = intake.limiter.take(&who.name) {
         let mut reply = Reply::error(
             "rate_limited",
@@ -262,7 +329,7 @@ async fn handle(
     let bytes = read_body(intake, headers, body).await?;
     let key = idempotency_key(headers)?;
     let Some(key) = key else {
-        return Ok((file(intake, kind, &who, &bytes, None).await, false));
+        return Ok((file(intake, kind, who, &bytes, None).await, false));
     };
     let body_sha256 = hex_string(&Sha256::digest(&bytes));
     let (lookup, _guard) = intake.keys.begin(&who.name, &key, &body_sha256).await;
@@ -286,7 +353,7 @@ async fn handle(
             ),
         )),
         Lookup::New => {
-            let reply = file(intake, kind, &who, &bytes, Some(&key)).await;
+            let reply = file(intake, kind, who, &bytes, Some(&key)).await;
             if reply.status == StatusCode::ACCEPTED {
                 let answer = Answer {
                     user: who.name.clone(),
