@@ -19,6 +19,7 @@ const state = {
   provenance: {},
   geo: {},
   charts: [],
+  generation: 0,
 };
 
 // ---------------------------------------------------------------- API
@@ -533,6 +534,8 @@ async function drawAll() {
     document.getElementById('context').textContent = error.message;
     return;
   }
+  // A newer choice supersedes a draw still in flight: only the latest may mark the page ready.
+  const generation = ++state.generation;
   for (const c of state.charts) c.dispose();
   state.charts = [];
   const container = document.getElementById('panels');
@@ -544,6 +547,7 @@ async function drawAll() {
     : 'You see the published, disclosure-controlled figures.'}`;
   const visible = PANELS.filter((p) => !p.analystOnly || isAnalyst());
   await Promise.all(visible.map((p) => drawPanel(p, s, container)));
+  if (generation !== state.generation) return;
   // Keep the panel order fixed whatever finished first.
   for (const p of visible) container.append(container.querySelector(`[data-panel="${p.id}"]`));
   container.dataset.state = 'ready';
