@@ -29,9 +29,9 @@ use serde_json::json;
 
 use crate::atlas::{Atlas, MapLevel};
 use crate::directory::{AuthError, Directory};
-use crate::http::{ApiError, bearer_token};
+use crate::http::{ApiError, authenticate, bearer_token};
 use crate::provenance::Provenance;
-use crate::rate::RateLimiter;
+use crate::rate::{self, RateLimiter};
 
 /// What the dashboard's routes share.
 #[derive(Clone)]
@@ -167,19 +167,19 @@ async fn login(State(d): State<Dashboard>, body: Bytes) -> Response {
         }
     };
     if let Err(wait) = d.logins.take(&request.user) {
-        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
-                "more than {LOGINS_PER_MINUTE} login attempts a minute for {:?}: try again in {seconds} s",
-                request.user
+                "more than {LOGINS_PER_MINUTE} login attempts a minute for {:?}: try again in {} s",
+                request.user,
+                rate::whole_seconds(wait)
             ),
         )
         .into_response();
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            .insert(header::RETRY_AFTER, rate::retry_after(wait));
         return response;
     }
     match d
@@ -215,9 +215,7 @@ fn unauthenticated(error: AuthError) -> ApiError {
 
 /// The caller, or the 401 to answer.
 async fn caller(d: &Dashboard, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let token = bearer_token(headers).ok_or_else(|| unauthenticated(AuthError::Missing))?;
-    d.directory
-        .authenticate_token(token)
+    authenticate(&d.directory, headers)
         .await
         .map_err(unauthenticated)
 }

@@ -185,7 +185,9 @@ fn take(track: &mut Track) -> Track {
     std::mem::replace(track, Track::detached())
 }
 
-async fn authenticate(
+/// Who sent the request: its bearer token (a user's own or a dashboard session's) checked
+/// against the users file.
+pub(crate) async fn authenticate(
     directory: &Directory,
     headers: &HeaderMap,
 ) -> Result<lantern_query::access::Principal, AuthError> {

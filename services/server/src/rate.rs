@@ -49,6 +49,16 @@ impl RateLimiter {
     }
 }
 
+/// A wait as the whole seconds a client is told (rounded up, at least 1).
+pub fn whole_seconds(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
+/// The `Retry-After` value for a wait.
+pub fn retry_after(wait: Duration) -> axum::http::HeaderValue {
+    axum::http::HeaderValue::from(whole_seconds(wait))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

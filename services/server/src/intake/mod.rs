@@ -42,8 +42,8 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditLog, AuditRecord, Outcome, Protocol, ReportAudit};
 use crate::directory::Directory;
-use crate::http::{bearer_token, media_type};
-use crate::rate::RateLimiter;
+use crate::http::media_type;
+use crate::rate::{self, RateLimiter};
 use crate::users::{hex_string, random_bytes};
 use idempotency::{Answer, IdempotencyStore, Lookup};
 use validate::{FieldError, Validators};
@@ -193,8 +193,7 @@ impl Reply {
         let mut response = (self.status, axum::Json(self.body)).into_response();
         let headers = response.headers_mut();
         if let Some(wait) = self.retry_after {
-            let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            headers.insert(header::RETRY_AFTER, rate::retry_after(wait));
         }
         if replayed {
             headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -375,22 +374,16 @@ async fn handle(
 }
 
 async fn authenticate(intake: &Intake, headers: &HeaderMap) -> Result<Principal, Reply> {
-    let refuse = |message: String| {
-        Reply::error(
-            "unauthenticated",
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            message,
-        )
-    };
-    let token = bearer_token(headers).ok_or_else(|| {
-        refuse("missing credentials: send `Authorization: Bearer <token>`".into())
-    })?;
-    intake
-        .directory
-        .authenticate_token(token)
+    crate::http::authenticate(&intake.directory, headers)
         .await
-        .map_err(|e| refuse(e.to_string()))
+        .map_err(|e| {
+            Reply::error(
+                "unauthenticated",
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                e.to_string(),
+            )
+        })
 }
 
 /// Whether `who` may file a report of `kind` (and, once known, for `business_ref`).
