@@ -55,7 +55,12 @@ struct Asset {
     bytes: &'static [u8],
 }
 
-const ASSETS: [Asset; 6] = [
+const ASSETS: [Asset; 7] = [
+    Asset {
+        name: "session.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../web/session.js"),
+    },
     Asset {
         name: "report.js",
         content_type: "text/javascript; charset=utf-8",

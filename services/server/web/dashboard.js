@@ -6,12 +6,10 @@
 // (disclosure-controlled) tables; analysts read the force's own tables and the analytics.
 'use strict';
 
-const TOKEN_KEY = 'lantern.session';
 const CODE = /^[A-Za-z0-9]+$/;
 const MONTH = /^\d{4}-\d{2}$/;
 
 const state = {
-  token: sessionStorage.getItem(TOKEN_KEY),
   user: null,
   role: null,
   places: [], // {level, code, name, parent codes...}
@@ -33,11 +31,9 @@ class ApiError extends Error {
 }
 
 async function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  const response = await fetch(path, Object.assign({}, options, { headers }));
-  if (response.status === 401 && path !== '/api/v1/login') {
-    logout(false);
+  const response = await session.fetch(path, options);
+  if (response.status === 401) {
+    session.end(false);
     throw new ApiError(401, 'unauthenticated', 'Your session has ended: please log in again.');
   }
   if (!response.ok) {
@@ -612,37 +608,14 @@ async function start() {
   await drawAll();
 }
 
-function logout(tellServer = true) {
-  if (tellServer && state.token) api('/api/v1/logout', { method: 'POST' }).catch(() => {});
-  state.token = null;
-  sessionStorage.removeItem(TOKEN_KEY);
+/** Back to the login form. */
+function showLogin() {
   document.getElementById('who').hidden = true;
   document.getElementById('dashboard').hidden = true;
   document.getElementById('login').hidden = false;
 }
 
-document.getElementById('login-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  const error = document.getElementById('login-error');
-  error.textContent = '';
-  try {
-    const response = await api('/api/v1/login', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ user: form.user.value, password: form.password.value }),
-    });
-    const session = await response.json();
-    state.token = session.token;
-    sessionStorage.setItem(TOKEN_KEY, session.token);
-    form.password.value = '';
-    await start();
-  } catch (e) {
-    error.textContent = e.message;
-  }
-});
-document.getElementById('logout').addEventListener('click', () => logout());
 window.addEventListener('resize', () => state.charts.forEach((c) => c.resize()));
 window.addEventListener('beforeprint', () => state.charts.forEach((c) => c.resize()));
 
-if (state.token) start().catch(() => logout(false));
+session.bind({ onLogin: start, onLogout: showLogin });

@@ -4,20 +4,12 @@
 // errors come back as JSON pointers and are shown next to their inputs.
 'use strict';
 
-const TOKEN_KEY = 'lantern.session';
-let token = sessionStorage.getItem(TOKEN_KEY);
 let reportId = null;
-
-async function call(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
-  if (token) headers.Authorization = `Bearer ${token}`;
-  return fetch(path, Object.assign({}, options, { headers }));
-}
 
 function show(id, visible) { document.getElementById(id).hidden = !visible; }
 
 async function start() {
-  const response = await call('/api/v1/me');
+  const response = await session.fetch('/api/v1/me');
   if (!response.ok) throw new Error('not logged in');
   const me = await response.json();
   document.getElementById('who-name').textContent = `${me.user} · ${me.role}`;
@@ -74,7 +66,7 @@ document.getElementById('report-form').addEventListener('submit', async (event) 
   result.textContent = 'Sending…';
   result.className = '';
   const body = report(form);
-  const response = await call('/api/v1/reports/business-crime', {
+  const response = await session.fetch('/api/v1/reports/business-crime', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', 'Idempotency-Key': body.report_id },
     body: JSON.stringify(body),
@@ -93,30 +85,11 @@ document.getElementById('report-form').addEventListener('submit', async (event) 
   if (error.fields) showErrors(form, error.fields);
 });
 
-document.getElementById('login-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  const error = document.getElementById('login-error');
-  const response = await call('/api/v1/login', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ user: form.user.value, password: form.password.value }),
-  });
-  const answer = await response.json();
-  if (!response.ok) { error.textContent = answer.error.message; return; }
-  token = answer.token;
-  sessionStorage.setItem(TOKEN_KEY, token);
-  form.password.value = '';
-  await start();
+session.bind({
+  onLogin: start,
+  onLogout: () => {
+    show('who', false);
+    show('report', false);
+    show('login', true);
+  },
 });
-
-document.getElementById('logout').addEventListener('click', () => {
-  call('/api/v1/logout', { method: 'POST' }).catch(() => {});
-  token = null;
-  sessionStorage.removeItem(TOKEN_KEY);
-  show('who', false);
-  show('report', false);
-  show('login', true);
-});
-
-if (token) start().catch(() => { token = null; sessionStorage.removeItem(TOKEN_KEY); });
