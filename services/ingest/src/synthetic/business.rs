@@ -29,7 +29,7 @@ pub const BUSINESS_COUNT: usize = 60;
 /// Number of LSOAs the businesses are placed in (fewer if fewer places are given).
 pub const BUSINESS_LSOAS: usize = 20;
 
-const SECTORS: [(&str, u32); 7] = [
+pub(crate) const SECTORS: [(&str, u32); 7] = [
     ("convenience_store", 22),
     ("supermarket", 10),
     ("pharmacy", 7),
@@ -39,7 +39,7 @@ const SECTORS: [(&str, u32); 7] = [
     ("hospitality", 15),
 ];
 
-const INCIDENT_TYPES: [(&str, u32); 7] = [
+pub(crate) const INCIDENT_TYPES: [(&str, u32); 7] = [
     ("shoplifting", 60),
     ("abuse_violence_staff", 15),
     ("criminal_damage", 8),

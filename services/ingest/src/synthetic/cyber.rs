@@ -41,10 +41,11 @@ pub const FRAUD_CODES: [(&str, u32); 12] = [
     ("NFIB77Q", 1),  // not a real code: exercises unknown-code handling
 ];
 
-const VICTIM_KINDS: [(&str, u32); 3] = [("person", 85), ("business", 12), ("organisation", 3)];
+pub(crate) const VICTIM_KINDS: [(&str, u32); 3] =
+    [("person", 85), ("business", 12), ("organisation", 3)];
 
 /// Values match the `contact_channel` enum of `schemas/cybercrime-report/v1.schema.json`.
-const CONTACT_CHANNELS: [(&str, u32); 9] = [
+pub(crate) const CONTACT_CHANNELS: [(&str, u32); 9] = [
     ("website", 24),
     ("online_marketplace", 14),
     ("social_media", 15),

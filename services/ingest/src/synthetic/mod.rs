@@ -15,14 +15,18 @@
 //!   structure, and address and victim references);
 //! - [`business`] holds [`synthetic_business_crime`];
 //! - [`cyber`] holds [`synthetic_cybercrime`].
+//! - [`stream`] holds [`StreamGenerator`], an endless mixed stream of all three kinds for volume
+//!   (the benchmark), shaped by real police.uk rows.
 
 pub mod burglary;
 pub mod business;
 pub mod cyber;
+pub mod stream;
 
 pub use burglary::synthetic_burglaries;
 pub use business::synthetic_business_crime;
 pub use cyber::synthetic_cybercrime;
+pub use stream::StreamGenerator;
 
 use chrono::{DateTime, Duration, NaiveDate};
 use chrono_tz::Tz;
