@@ -9,6 +9,7 @@
 mod support;
 
 mod analytics;
+mod bench;
 mod business_and_cyber;
 mod dashboard;
 mod disclosure;

@@ -2,7 +2,9 @@
 
 mod analyse;
 mod audit;
+mod bench;
 mod extract;
+mod generate;
 mod import;
 mod key;
 mod lag;
@@ -70,6 +72,12 @@ enum Command {
     /// Manage the disclosure key.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Generate a seeded SYNTHETIC stream of all three event kinds (shaped by real police.uk
+    /// rows, with revisions, duplicates, late and invalid events), to Kafka or NDJSON files.
+    Gen(generate::GenArgs),
+    /// Measure throughput, freshness, query latency and memory on a SYNTHETIC stream, against
+    /// a bare Kafka consumer and DuckDB (see docs/performance.md).
+    Bench(bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -93,6 +101,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Extract(args) => extract::run(config, args).await,
         Command::Verify(args) => verify::run(args),
         Command::Key(command) => key::run(command),
+        Command::Gen(args) => generate::run(config, args).await,
+        Command::Bench(args) => bench::run(config, cli.config.clone(), args).await,
     }
 }
 
