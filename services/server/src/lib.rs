@@ -64,6 +64,28 @@ pub enum ServeError {
     Intake(#[from] intake::IntakeError),
 }
 
+/// The query engine over the tables under `data_dir`, with the deployment's access policy and
+/// limits (`[query]`): the one the servers run, and the benchmark measures.
+pub fn engine(
+    config: &Config,
+    data_dir: &std::path::Path,
+    reference: BTreeMap<String, Arc<dyn TableProvider>>,
+) -> Arc<Engine> {
+    let q = &config.query;
+    Engine::new(
+        Catalog::new(data_dir, reference),
+        AccessPolicy {
+            partner_tables: q.partner_tables.iter().cloned().collect::<BTreeSet<_>>(),
+        },
+        QueryLimits {
+            max_rows: q.max_rows,
+            timeout: Duration::from_millis(q.timeout_ms),
+            memory_limit_mb: q.memory_limit_mb,
+            max_concurrent_queries: q.max_concurrent_queries,
+        },
+    )
+}
+
 /// A running query service.
 #[derive(Debug)]
 pub struct QueryServer {
@@ -97,18 +119,7 @@ impl QueryServer {
             audit: audit_log,
             metrics: QueryMetrics::register(registry)?,
         };
-        let engine = Engine::new(
-            Catalog::new(&config.storage.data_dir, reference),
-            AccessPolicy {
-                partner_tables: q.partner_tables.iter().cloned().collect::<BTreeSet<_>>(),
-            },
-            QueryLimits {
-                max_rows: q.max_rows,
-                timeout: Duration::from_millis(q.timeout_ms),
-                memory_limit_mb: q.memory_limit_mb,
-                max_concurrent_queries: q.max_concurrent_queries,
-            },
-        );
+        let engine = engine(config, &config.storage.data_dir, reference);
         let (stop, stopped) = watch::channel(false);
         let until_stopped = move || {
             let mut stopped = stopped.clone();

@@ -116,10 +116,13 @@ pub async fn run(
     reference: &Arc<ReferenceData>,
     work: &Path,
 ) -> anyhow::Result<CoreFigures> {
-    let dir = tempfile::tempdir_in(work).context("creating the core path's state directory")?;
-    let mut incidents = Shard::<Incidents>::open(dir.path(), reference).await?;
-    let mut business = Shard::<BusinessCrimes>::open(dir.path(), reference).await?;
-    let mut cyber = Shard::<Cybercrimes>::open(dir.path(), reference).await?;
+    // The run's work directory is removed at the end (unless --keep).
+    let dir = work.join("core-state");
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the core path's state directory {}", dir.display()))?;
+    let mut incidents = Shard::<Incidents>::open(&dir, reference).await?;
+    let mut business = Shard::<BusinessCrimes>::open(&dir, reference).await?;
+    let mut cyber = Shard::<Cybercrimes>::open(&dir, reference).await?;
     loop {
         let mut by_kind: [Vec<GeneratedEvent>; 3] = Default::default();
         for event in generator.by_ref().take(BATCH) {

@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
-use super::processor::{Processor, Setup};
+use super::processor::{ChildProcessor, Setup};
 use crate::generate::{Topics, produce};
 
 /// Partitions of each benchmark topic (the `lantern topics` default).
@@ -68,7 +68,7 @@ pub async fn run(
         tokio::task::spawn_blocking(move || bare_consume(&kafka_config, &topics, events)).await??;
     println!("  bare consumer read them in {bare_s:.2} s");
 
-    let mut processor = Processor::start(config_path, setup, true)?;
+    let mut processor = ChildProcessor::start(config_path, setup, true)?;
     let half = (events / 2) as i64;
     let (mut at_half, mut done_at, mut peak) = (None, None, 0.0f64);
     loop {

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::e2e::create_topics;
 use super::measure::Percentiles;
-use super::processor::{Processor, Setup};
+use super::processor::{ChildProcessor, Setup};
 use crate::generate::produce_with;
 
 const POLL: Duration = Duration::from_millis(5);
@@ -48,7 +48,7 @@ pub async fn run(
     seconds: u64,
 ) -> anyhow::Result<FreshnessFigures> {
     create_topics(config, setup).await?;
-    let processor = Processor::start(config_path, setup, false)?;
+    let processor = ChildProcessor::start(config_path, setup, false)?;
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = {
         let (setup, stop) = (setup.clone(), Arc::clone(&stop));

@@ -98,14 +98,18 @@ impl Setup {
 }
 
 /// A running `lantern process`.
-pub struct Processor {
+pub struct ChildProcessor {
     child: Child,
     started: std::time::Instant,
 }
 
-impl Processor {
+impl ChildProcessor {
     /// Starts `lantern process [--drain]` with this binary, `config` and `setup`.
-    pub fn start(config: Option<&Path>, setup: &Setup, drain: bool) -> anyhow::Result<Processor> {
+    pub fn start(
+        config: Option<&Path>,
+        setup: &Setup,
+        drain: bool,
+    ) -> anyhow::Result<ChildProcessor> {
         let exe = std::env::current_exe().context("finding this lantern binary")?;
         let mut command = Command::new(exe);
         if let Some(config) = config {
@@ -122,7 +126,7 @@ impl Processor {
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         let child = command.spawn().context("starting lantern process")?;
-        Ok(Processor {
+        Ok(ChildProcessor {
             child,
             started: std::time::Instant::now(),
         })
@@ -168,7 +172,7 @@ impl Processor {
     }
 }
 
-impl Drop for Processor {
+impl Drop for ChildProcessor {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();

@@ -3,18 +3,17 @@
 //! shards' manifests, and run with the analyst role and the configured limits. Transport (HTTP,
 //! PostgreSQL wire) is left out: `scripts/query_latency.py` measures it against a server.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::Int64Type;
 use futures::TryStreamExt;
 use lantern_common::Config;
-use lantern_query::access::{AccessPolicy, Principal, Role};
-use lantern_query::catalog::Catalog;
-use lantern_query::engine::{Engine, QueryLimits};
+use lantern_query::access::{Principal, Role};
+use lantern_query::engine::Engine;
 use serde::Serialize;
 
 use super::measure::Percentiles;
@@ -89,20 +88,9 @@ pub struct Queries {
 
 impl Queries {
     pub fn open(config: &Config, data_dir: &Path) -> Queries {
-        let q = &config.query;
-        let engine = Engine::new(
-            Catalog::new(data_dir, BTreeMap::new()),
-            AccessPolicy {
-                partner_tables: q.partner_tables.iter().cloned().collect::<BTreeSet<_>>(),
-            },
-            QueryLimits {
-                max_rows: q.max_rows,
-                timeout: Duration::from_millis(q.timeout_ms),
-                memory_limit_mb: q.memory_limit_mb,
-                max_concurrent_queries: q.max_concurrent_queries,
-            },
-        );
-        Queries { engine }
+        Queries {
+            engine: lantern_server::engine(config, data_dir, BTreeMap::new()),
+        }
     }
 
     /// Runs `sql` as an analyst and returns its rows.

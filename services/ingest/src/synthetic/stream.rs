@@ -435,11 +435,7 @@ impl StreamGenerator {
                 json.push_str("}}");
             }
             Kind::BusinessCrime => {
-                let status = match (cancel, record.version) {
-                    (true, _) => "withdrawn",
-                    (false, 1) => "reported",
-                    (false, _) => "updated",
-                };
+                let status = report_status(cancel, record.version);
                 let sector = *weighted(&mut self.rng, &SECTORS);
                 let incident_type = *weighted(&mut self.rng, &INCIDENT_TYPES);
                 let loss = self.rng.random_range(0..50_000) as f64 / 100.0;
@@ -455,11 +451,7 @@ impl StreamGenerator {
                 json.push_str("}}");
             }
             Kind::Cybercrime => {
-                let status = match (cancel, record.version) {
-                    (true, _) => "withdrawn",
-                    (false, 1) => "reported",
-                    (false, _) => "updated",
-                };
+                let status = report_status(cancel, record.version);
                 let code = *weighted(&mut self.rng, &FRAUD_CODES);
                 let victim = *weighted(&mut self.rng, &VICTIM_KINDS);
                 let channel = *weighted(&mut self.rng, &CONTACT_CHANNELS);
@@ -476,6 +468,15 @@ impl StreamGenerator {
             }
         }
         json.into_bytes()
+    }
+}
+
+/// A report's status: withdrawn when cancelled, else reported at version 1 and updated after.
+fn report_status(cancel: bool, version: u64) -> &'static str {
+    match (cancel, version) {
+        (true, _) => "withdrawn",
+        (false, 1) => "reported",
+        (false, _) => "updated",
     }
 }
 
