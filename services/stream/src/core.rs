@@ -8,7 +8,7 @@
 //! each partition. The Kafka driver ([`crate::runner`]) turns those into dead-letter records, table
 //! commits and offset commits; unit tests and the benchmark call the core directly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lantern_enrich::ReferenceData;
@@ -189,9 +189,12 @@ impl<P: PipelineKind> Processor<P> {
         batch: &[M],
     ) -> Result<Processed<P::Fact>, StreamError> {
         // Changes of this batch by record id, so a record revised twice is one change.
-        let mut changed: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut changed: foldhash::HashMap<Arc<str>, usize> = Default::default();
         let mut out = Processed {
-            changes: Vec::new(),
+            // At most one change per message. Reserved up front: a fact is hundreds of bytes,
+            // and growing the vector by doubling copied and page-faulted it several times over
+            // (a tenth of the core path's CPU in the profile).
+            changes: Vec::with_capacity(batch.len()),
             dead_letters: Vec::new(),
             next_offsets: BTreeMap::new(),
             gaps: Vec::new(),
