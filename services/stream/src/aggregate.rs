@@ -26,7 +26,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, SelectItem, SetExpr,
     Statement,
@@ -44,6 +44,9 @@ use crate::pipelines::PipelineKind;
 pub struct AggregateDef {
     pub table: String,
     pub sql: String,
+    /// `sql` without its ORDER BY: a batch's deltas are merged (and the merge sorts), so sorting
+    /// them first is wasted work.
+    pub delta_sql: String,
     pub shape: Shape,
 }
 
@@ -92,7 +95,7 @@ const NOT_INVERTIBLE: &[&str] = &[
 impl Shape {
     /// Reads the keys and measures from `sql`, whose output schema is `schema`.
     pub fn parse(table: &str, sql: &str, schema: SchemaRef) -> Result<Shape, String> {
-        let statements = Parser::parse_sql(&GenericDialect {}, sql).map_err(|e| e.to_string())?;
+        let statements = parse_sql(sql)?;
         let [Statement::Query(query)] = statements.as_slice() else {
             return Err("must be exactly one SELECT".into());
         };
@@ -212,6 +215,20 @@ impl Shape {
     }
 }
 
+fn parse_sql(sql: &str) -> Result<Vec<Statement>, String> {
+    Parser::parse_sql(&GenericDialect {}, sql).map_err(|e| e.to_string())
+}
+
+/// `sql` (a definition [`Shape::parse`] accepted) without its ORDER BY clause.
+fn without_order_by(sql: &str) -> Result<String, String> {
+    let mut statements = parse_sql(sql)?;
+    let [Statement::Query(query)] = statements.as_mut_slice() else {
+        return Err("must be exactly one SELECT".into());
+    };
+    query.order_by = None;
+    Ok(query.to_string())
+}
+
 enum Measure {
     CountRows,
     Other,
@@ -293,19 +310,25 @@ impl Aggregates {
                 }
             })?;
             let sql = sql.trim().trim_end_matches(';').to_string();
-            let ctx = facts_context(facts_table, facts_schema.clone(), Vec::new())
-                .map_err(aggregate_error(table))?;
+            let ctx = facts_context(
+                facts_table,
+                facts_schema.clone(),
+                Vec::new(),
+                delta_context(),
+            )
+            .map_err(aggregate_error(table))?;
             let frame = ctx.sql(&sql).await.map_err(aggregate_error(table))?;
             let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-            let shape = Shape::parse(table, &sql, schema).map_err(|reason| {
-                StreamError::AggregateDefinition {
-                    path: files.display_name(&name),
-                    reason,
-                }
-            })?;
+            let invalid = |reason| StreamError::AggregateDefinition {
+                path: files.display_name(&name),
+                reason,
+            };
+            let shape = Shape::parse(table, &sql, schema).map_err(invalid)?;
+            let delta_sql = without_order_by(&sql).map_err(invalid)?;
             defs.push(AggregateDef {
                 table: table.to_string(),
                 sql,
+                delta_sql,
                 shape,
             });
         }
@@ -325,8 +348,13 @@ impl Aggregates {
         &self,
         facts: Vec<RecordBatch>,
     ) -> Result<Vec<AggregateOutput>, StreamError> {
-        let ctx = facts_context(self.facts_table, self.facts_schema.clone(), facts)
-            .map_err(aggregate_error(self.facts_table))?;
+        let ctx = facts_context(
+            self.facts_table,
+            self.facts_schema.clone(),
+            facts,
+            SessionContext::new(),
+        )
+        .map_err(aggregate_error(self.facts_table))?;
         let mut outputs = Vec::with_capacity(self.defs.len());
         for def in &self.defs {
             let batches = run(&ctx, &def.sql)
@@ -335,6 +363,30 @@ impl Aggregates {
             outputs.push(output(def, &batches)?);
         }
         Ok(outputs)
+    }
+
+    /// Every aggregate over a batch's `facts`, unordered: the signed deltas [`Aggregates::apply`]
+    /// merges, one result per definition.
+    pub async fn deltas(
+        &self,
+        facts: Vec<RecordBatch>,
+    ) -> Result<Vec<Vec<RecordBatch>>, StreamError> {
+        let ctx = facts_context(
+            self.facts_table,
+            self.facts_schema.clone(),
+            facts,
+            delta_context(),
+        )
+        .map_err(aggregate_error(self.facts_table))?;
+        let mut deltas = Vec::with_capacity(self.defs.len());
+        for def in &self.defs {
+            deltas.push(
+                run(&ctx, &def.delta_sql)
+                    .await
+                    .map_err(aggregate_error(&def.table))?,
+            );
+        }
+        Ok(deltas)
     }
 
     /// Merges a batch's changes into the current rows of the months they touch. `plus` are the
@@ -346,16 +398,12 @@ impl Aggregates {
         minus: Vec<RecordBatch>,
         mut current: impl FnMut(&AggregateDef) -> Result<Vec<RecordBatch>, StreamError>,
     ) -> Result<Vec<AggregateOutput>, StreamError> {
-        let plus_ctx = facts_context(self.facts_table, self.facts_schema.clone(), plus)
-            .map_err(aggregate_error(self.facts_table))?;
-        let minus_ctx = facts_context(self.facts_table, self.facts_schema.clone(), minus)
-            .map_err(aggregate_error(self.facts_table))?;
+        let added = self.deltas(plus).await?;
+        let removed = self.deltas(minus).await?;
         let mut outputs = Vec::with_capacity(self.defs.len());
-        for def in &self.defs {
+        for ((def, added), removed) in self.defs.iter().zip(added).zip(removed) {
             let failed = aggregate_error(&def.table);
-            let added = run(&plus_ctx, &def.sql).await.map_err(&failed)?;
-            let removed = run(&minus_ctx, &def.sql).await.map_err(&failed)?;
-            let ctx = SessionContext::new();
+            let ctx = delta_context();
             let schema = def.shape.schema.clone();
             for (name, rows) in [
                 ("current_rows", current(def)?),
@@ -373,16 +421,24 @@ impl Aggregates {
     }
 }
 
-/// A context with `facts` registered as the facts table.
+/// `ctx` with `facts` registered as the facts table.
 fn facts_context(
     facts_table: &str,
     schema: SchemaRef,
     facts: Vec<RecordBatch>,
+    ctx: SessionContext,
 ) -> Result<SessionContext, DataFusionError> {
     let table = MemTable::try_new(schema, vec![facts])?;
-    let ctx = SessionContext::new();
     ctx.register_table(facts_table, Arc::new(table))?;
     Ok(ctx)
+}
+
+/// A context for a commit's small inputs (a batch's facts, the months' current rows): one
+/// partition. With the default (one per core) DataFusion hash-repartitions every input and
+/// aggregates it twice, which cost more than the aggregation; the processor's shards already
+/// use the cores.
+fn delta_context() -> SessionContext {
+    SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1))
 }
 
 async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, DataFusionError> {

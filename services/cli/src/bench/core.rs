@@ -95,7 +95,7 @@ impl<P: PipelineKind> Shard<P> {
         let out = self.processor.process(&batch)?;
         let facts: Vec<&P::Fact> = out.changes.iter().map(|c| &c.new).collect();
         let rows = P::Fact::to_batch(&facts).context("building facts rows")?;
-        let deltas = self.aggregates.compute(vec![rows]).await?;
+        let deltas = self.aggregates.deltas(vec![rows]).await?;
         self.seq += 1;
         self.processor.index().commit(self.seq)?;
 
