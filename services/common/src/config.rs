@@ -237,6 +237,10 @@ pub struct QueryConfig {
     /// Queries executing at once; later ones wait for a slot within their timeout. Peak query
     /// memory is bounded by `max_concurrent_queries` x `memory_limit_mb`.
     pub max_concurrent_queries: usize,
+    /// Largest aggregate table the query server holds in memory, in MiB, once a query has read
+    /// it: later queries on the same commit read memory instead of summing the shards' files
+    /// again. Per table and per current snapshot; 0 turns the cache off.
+    pub table_cache_mb: u64,
     /// Aggregate tables the `partner` role may read besides the published (disclosure-controlled)
     /// tables, which it always may.
     pub partner_tables: Vec<String>,
@@ -314,6 +318,7 @@ impl Default for QueryConfig {
             timeout_ms: 30_000,
             memory_limit_mb: 512,
             max_concurrent_queries: 4,
+            table_cache_mb: 256,
             partner_tables: Vec::new(),
             session_ttl_minutes: 480,
         }

@@ -10,7 +10,8 @@
 //! [`Catalog::snapshot`] reads each shard's `CURRENT` (a few bytes) per query, so a commit is
 //! visible to the next query without restarting anything. Table providers (schemas read from
 //! Parquet footers, aggregates summed over shards) are built once per set of manifests and shared
-//! by all queries on it.
+//! by all queries on it. With a table cache ([`Catalog::with_table_cache`]), so are the
+//! aggregate tables' rows, computed on the first query that reads them ([`crate::materialized`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use lantern_tables::{manifest, outputs, register};
 
 use crate::QueryError;
 use crate::access::TableKind;
+use crate::materialized::Materialized;
 
 /// One shard as of one manifest, pinned while anyone holds it.
 #[derive(Debug)]
@@ -154,6 +156,8 @@ pub struct Catalog {
     leases: Mutex<BTreeMap<PathBuf, Arc<ReaderLease>>>,
     /// Providers of published vintages and extracts, by data file (each is immutable).
     outputs: tokio::sync::Mutex<BTreeMap<PathBuf, Arc<dyn TableProvider>>>,
+    /// Largest aggregate table held in memory per snapshot, in bytes; 0 holds none.
+    table_cache_bytes: usize,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -180,7 +184,16 @@ impl Catalog {
             current: tokio::sync::Mutex::new(BTreeMap::new()),
             leases: Mutex::new(BTreeMap::new()),
             outputs: tokio::sync::Mutex::new(BTreeMap::new()),
+            table_cache_bytes: 0,
         }
+    }
+
+    /// Holds each aggregate table of the current snapshot in memory once a query has read it,
+    /// if it takes at most `bytes` (the query server's `query.table_cache_mb`). One-shot readers
+    /// (`lantern sql`, publish, analyse) read each table once and need no cache.
+    pub fn with_table_cache(mut self, bytes: usize) -> Self {
+        self.table_cache_bytes = bytes;
+        self
     }
 
     /// The current snapshot: each shard of each pipeline at the manifest its `CURRENT` names
@@ -310,11 +323,14 @@ impl Catalog {
         let state = self.loader.state();
         let mut tables = BTreeMap::new();
         for (table, internal) in register::tables_of(&published) {
-            let provider = register::combined_table(&state, table, &published).await?;
+            let mut provider = register::combined_table(&state, table, &published).await?;
             let kind = match internal {
                 true => TableKind::Internal,
                 false => TableKind::Aggregate,
             };
+            if kind == TableKind::Aggregate && self.table_cache_bytes > 0 {
+                provider = Arc::new(Materialized::new(table, provider, self.table_cache_bytes));
+            }
             tables.insert(table.to_string(), (kind, provider));
         }
         Ok(PipelineSnapshot {

@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod engine;
 mod error;
 mod format;
+mod materialized;
 pub mod readonly;
 
 use std::fmt;

@@ -73,7 +73,7 @@ pub fn engine(
 ) -> Arc<Engine> {
     let q = &config.query;
     Engine::new(
-        Catalog::new(data_dir, reference),
+        Catalog::new(data_dir, reference).with_table_cache((q.table_cache_mb as usize) << 20),
         AccessPolicy {
             partner_tables: q.partner_tables.iter().cloned().collect::<BTreeSet<_>>(),
         },
