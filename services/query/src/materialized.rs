@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
@@ -62,7 +63,11 @@ impl Materialized {
     async fn compute(&self, state: &dyn Session) -> Result<Option<Arc<MemTable>>, DataFusionError> {
         let plan = self.view.scan(state, None, &[], None).await?;
         let batches = collect(plan, state.task_ctx()).await?;
-        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        // One compact batch: an aggregation's output batches are slices of its whole result's
+        // buffers, so each would report (and keep alive) all of it.
+        let rows = concat_batches(&self.view.schema(), &batches)?;
+        drop(batches);
+        let bytes = rows.get_array_memory_size();
         if bytes > self.budget_bytes {
             tracing::info!(
                 table = %self.name,
@@ -72,7 +77,7 @@ impl Materialized {
             );
             return Ok(None);
         }
-        let partitions = spread(batches, state.config().target_partitions());
+        let partitions = split(&rows, state.config().target_partitions());
         Ok(Some(Arc::new(MemTable::try_new(
             self.view.schema(),
             partitions,
@@ -80,12 +85,15 @@ impl Materialized {
     }
 }
 
-/// `batches` dealt round-robin into `n` partitions, so a query over them uses every core.
-fn spread(batches: Vec<RecordBatch>, n: usize) -> Vec<Vec<RecordBatch>> {
-    let mut partitions = vec![Vec::new(); n.max(1)];
-    let len = partitions.len();
-    for (i, batch) in batches.into_iter().enumerate() {
-        partitions[i % len].push(batch);
+/// `rows` cut into at most `n` partitions (slices, no copies), so a query uses every core.
+fn split(rows: &RecordBatch, n: usize) -> Vec<Vec<RecordBatch>> {
+    let chunk = rows.num_rows().div_ceil(n.max(1)).max(1);
+    let mut partitions: Vec<Vec<RecordBatch>> = (0..rows.num_rows())
+        .step_by(chunk)
+        .map(|offset| vec![rows.slice(offset, chunk.min(rows.num_rows() - offset))])
+        .collect();
+    if partitions.is_empty() {
+        partitions.push(vec![rows.clone()]);
     }
     partitions
 }
@@ -210,6 +218,21 @@ mod tests {
             assert_eq!(total(&ctx, one).await, 7);
         }
         scans.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn partitions_cover_every_row_once() {
+        let (view, _) = counted();
+        let ctx = SessionContext::new();
+        let plan = view.scan(&ctx.state(), None, &[], None).await.unwrap();
+        let rows = collect(plan, ctx.task_ctx()).await.unwrap().remove(0);
+        for n in [1, 2, 3, 4, 8] {
+            let parts = split(&rows, n);
+            let total: usize = parts.iter().flatten().map(RecordBatch::num_rows).sum();
+            assert_eq!(total, 3, "{n} partitions");
+            assert!(parts.len() <= n.max(1));
+        }
+        assert_eq!(split(&rows.slice(0, 0), 2).len(), 1);
     }
 
     #[tokio::test]

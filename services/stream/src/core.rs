@@ -191,9 +191,8 @@ impl<P: PipelineKind> Processor<P> {
         // Changes of this batch by record id, so a record revised twice is one change.
         let mut changed: foldhash::HashMap<Arc<str>, usize> = Default::default();
         let mut out = Processed {
-            // At most one change per message. Reserved up front: a fact is hundreds of bytes,
-            // and growing the vector by doubling copied and page-faulted it several times over
-            // (a tenth of the core path's CPU in the profile).
+            // At most one change per message; a fact is hundreds of bytes, so growing the
+            // vector by doubling would copy them several times over.
             changes: Vec::with_capacity(batch.len()),
             dead_letters: Vec::new(),
             next_offsets: BTreeMap::new(),
