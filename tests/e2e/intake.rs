@@ -11,13 +11,19 @@ use crate::query_service::{Served, serve};
 use crate::support::*;
 
 /// An answer: status, lower-cased headers, JSON body.
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     headers: String,
     body: Value,
 }
 
-fn post(base: &str, token: Option<&str>, kind: &str, body: &[u8], key: Option<&str>) -> Answer {
+pub(crate) fn post(
+    base: &str,
+    token: Option<&str>,
+    kind: &str,
+    body: &[u8],
+    key: Option<&str>,
+) -> Answer {
     let headers_file = tempfile::NamedTempFile::new().unwrap();
     let mut command = Command::new("curl");
     command
@@ -57,7 +63,7 @@ fn post(base: &str, token: Option<&str>, kind: &str, body: &[u8], key: Option<&s
 }
 
 /// A valid business-crime report, placed in Preston.
-fn report(id: &str, business: &str) -> Value {
+pub(crate) fn report(id: &str, business: &str) -> Value {
     json!({
         "schema_version": 1,
         "source": "e2e-intake",

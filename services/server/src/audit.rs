@@ -21,6 +21,8 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    pub const ALL: [Protocol; 2] = [Protocol::Http, Protocol::Postgres];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Http => "http",
@@ -44,6 +46,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::Error,
+        Outcome::Cancelled,
+        Outcome::Unauthenticated,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",

@@ -60,6 +60,15 @@ impl QueryMetrics {
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(rows.clone()))?;
+        // Every series with a bounded label set exists from the start, at zero, so rates and
+        // alerts see 0 rather than no data. Error codes appear with their first error.
+        for protocol in Protocol::ALL.map(Protocol::as_str) {
+            for outcome in Outcome::ALL {
+                queries.with_label_values(&[protocol, outcome.as_str()]);
+            }
+            duration.with_label_values(&[protocol]);
+            rows.with_label_values(&[protocol]);
+        }
         Ok(QueryMetrics {
             queries,
             errors,

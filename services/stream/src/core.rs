@@ -15,7 +15,7 @@ use lantern_enrich::ReferenceData;
 use lantern_schemas::Event;
 
 use crate::StreamError;
-use crate::facts::Fact;
+use crate::facts::{Fact, MISSES};
 use crate::index::{Held, RecordIndex};
 use crate::partitioner::partition_for;
 use crate::pipelines::PipelineKind;
@@ -84,6 +84,13 @@ pub enum Stage {
 }
 
 impl Stage {
+    pub const ALL: [Stage; 4] = [
+        Stage::Decode,
+        Stage::Validate,
+        Stage::Conflict,
+        Stage::Partition,
+    ];
+
     /// The `lantern.stage` header value and metric label.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -131,6 +138,11 @@ pub struct Counts {
     pub stale: u64,
     /// Below the published offset: already in the tables (read again after a take-over).
     pub replayed: u64,
+    /// Accepted, with an event-time month before the processor's current month (Europe/London):
+    /// they change a month partners may already have read as complete.
+    pub late: u64,
+    /// Accepted messages enrichment could not fully resolve, by [`crate::facts::MISSES`] index.
+    pub misses: [u64; MISSES.len()],
 }
 
 /// Everything one batch produced.
@@ -199,6 +211,7 @@ impl<P: PipelineKind> Processor<P> {
             gaps: Vec::new(),
             counts: Counts::default(),
         };
+        let this_month = self.months.month_of(chrono::Utc::now());
         for (index, message) in batch.iter().enumerate() {
             out.counts.received += 1;
             let (partition, offset) = (message.partition(), message.offset());
@@ -230,6 +243,12 @@ impl<P: PipelineKind> Processor<P> {
             };
             out.counts.accepted += 1;
             let fact = P::enrich(event, &self.reference, &mut self.months);
+            if **fact.month() < *this_month {
+                out.counts.late += 1;
+            }
+            for miss in fact.misses() {
+                out.counts.misses[miss] += 1;
+            }
             let id = Arc::clone(fact.record_id());
             let home = partition_for(id.as_bytes(), self.partitions);
             if home != partition {

@@ -15,14 +15,14 @@
 //!   the runner closes the shards of revoked partitions ([`GroupContext::take_revoked`]) and opens
 //!   those of owned ones it has not opened ([`GroupContext::owned`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use lantern_tables::manifest::load_current;
 use lantern_tables::shards::shard_dir;
-use rdkafka::Offset;
+use rdkafka::{Offset, Statistics};
 
 use crate::source::PartitionEnds;
 use rdkafka::client::ClientContext;
@@ -51,6 +51,9 @@ pub struct GroupContext {
     ends: Mutex<PartitionEnds>,
     /// Whether the group has assigned this instance anything yet (drain mode waits for it).
     joined: AtomicBool,
+    /// Each partition's high watermark, from librdkafka's periodic statistics (see
+    /// [`crate::kafka::STATISTICS_INTERVAL_MS`]): lag without a request of our own.
+    high_watermarks: Mutex<BTreeMap<i32, i64>>,
 }
 
 impl GroupContext {
@@ -61,6 +64,7 @@ impl GroupContext {
             revoked: Mutex::new(BTreeSet::new()),
             ends: Mutex::new(PartitionEnds::default()),
             joined: AtomicBool::new(false),
+            high_watermarks: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -72,6 +76,15 @@ impl GroupContext {
     /// True once the group has assigned partitions and every one owned now is read to its end.
     pub fn caught_up(&self) -> bool {
         self.joined.load(Ordering::Acquire) && self.ends().all_at_end()
+    }
+
+    /// The partition's high watermark as of the last statistics, if known.
+    pub fn high_watermark(&self, partition: i32) -> Option<i64> {
+        let marks = self
+            .high_watermarks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        marks.get(&partition).copied()
     }
 
     /// The partitions this instance owns now.
@@ -119,6 +132,22 @@ fn partitions_of(list: &TopicPartitionList) -> Vec<i32> {
 }
 
 impl ClientContext for GroupContext {
+    fn stats(&self, statistics: Statistics) {
+        let mut marks = self
+            .high_watermarks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // One topic per consumer; partition -1 is librdkafka's internal "unassigned" entry, and
+        // a negative offset means not known yet.
+        for topic in statistics.topics.values() {
+            for (&partition, stats) in &topic.partitions {
+                if partition >= 0 && stats.hi_offset >= 0 {
+                    marks.insert(partition, stats.hi_offset);
+                }
+            }
+        }
+    }
+
     /// librdkafka's client-wide errors as log lines, except end-of-partition, which rust-rdkafka
     /// also passes here (as a "global error") although it is the normal event drain mode waits
     /// for: logging it at ERROR would cry wolf on every catch-up.

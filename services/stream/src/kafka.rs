@@ -99,6 +99,9 @@ pub fn check_connection(
     }
 }
 
+/// How often librdkafka reports a consumer's statistics, from which the lag metric is read.
+pub const STATISTICS_INTERVAL_MS: &str = "5000";
+
 /// The consumer type of a pipeline.
 pub type PipelineConsumer = StreamConsumer<GroupContext>;
 
@@ -123,6 +126,8 @@ pub fn consumer(
         .set("auto.offset.reset", "earliest")
         // End-of-partition events tell drain mode it has caught up, at no extra request.
         .set("enable.partition.eof", "true")
+        // High watermarks for the lag metric (see `GroupContext::high_watermark`).
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
         .create_with_context(context)
         .map_err(StreamError::kafka(format!(
             "creating consumer for group {group_id}"

@@ -2,6 +2,12 @@
 //! `docs/metrics.md`); labels are bounded: pipeline, topic, partition, stage, reason — never a
 //! record id.
 
+use crate::core::Stage;
+use crate::facts::MISSES;
+
+/// The `reason` labels of `lantern_stream_events_discarded_total`.
+pub const DISCARD_REASONS: [&str; 3] = ["duplicate", "stale_version", "already_published"];
+
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
@@ -29,10 +35,23 @@ pub struct StreamMetrics {
     /// instance owns.
     pub state_records: IntGaugeVec,
     /// Shards (partitions) this instance owns.
-    pub shards_owned: IntGaugeVec,
+    pub owned_shards: IntGaugeVec,
     /// Offsets skipped between consecutive records of a partition. Normal on compacted or
     /// transactional topics; on Lantern's plain topics it means the broker lost records.
     pub offsets_skipped: IntCounterVec,
+    /// Messages on the broker after the partition's published offset (high watermark − next
+    /// offset), per owned partition.
+    pub consumer_lag: IntGaugeVec,
+    /// Accepted events whose event-time month is before the processor's current month.
+    pub events_late: IntCounterVec,
+    /// Accepted events enrichment could not fully resolve, by dimension and reason.
+    pub enrichment_misses: IntCounterVec,
+    /// Bytes of table files (facts and aggregates) written by commits.
+    pub table_written_bytes: IntCounterVec,
+    /// Bytes of the record index files of the owned shards.
+    pub state_bytes: IntGaugeVec,
+    /// From the oldest broker timestamp of a shard's batch to the commit that publishes it.
+    pub freshness: HistogramVec,
 }
 
 impl StreamMetrics {
@@ -60,6 +79,15 @@ impl StreamMetrics {
             &["pipeline"],
         )?;
         registry.register(Box::new(commit_duration.clone()))?;
+        let freshness = HistogramVec::new(
+            HistogramOpts::new(
+                "lantern_stream_freshness_seconds",
+                "From the oldest broker timestamp of a batch to the commit that publishes it.",
+            )
+            .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0]),
+            &["pipeline"],
+        )?;
+        registry.register(Box::new(freshness.clone()))?;
         Ok(StreamMetrics {
             events_received: counter(
                 "lantern_stream_events_received_total",
@@ -102,8 +130,8 @@ impl StreamMetrics {
                 "Records held in processor state.",
                 &["pipeline"],
             )?,
-            shards_owned: gauge(
-                "lantern_stream_shards_owned",
+            owned_shards: gauge(
+                "lantern_stream_owned_shards",
                 "Shards (partitions of the pipeline's topic) this instance owns.",
                 &["pipeline"],
             )?,
@@ -112,7 +140,80 @@ impl StreamMetrics {
                 "Offsets skipped between consecutive records of a partition.",
                 &["pipeline", "topic", "partition"],
             )?,
+            consumer_lag: gauge(
+                "lantern_stream_consumer_lag_messages",
+                "Messages on the broker after the partition's published offset.",
+                &["pipeline", "topic", "partition"],
+            )?,
+            events_late: counter(
+                "lantern_stream_events_late_total",
+                "Accepted events whose event-time month is before the current month.",
+                &["pipeline"],
+            )?,
+            enrichment_misses: counter(
+                "lantern_stream_enrichment_misses_total",
+                "Accepted events enrichment could not fully resolve.",
+                &["pipeline", "dimension", "reason"],
+            )?,
+            table_written_bytes: counter(
+                "lantern_stream_table_written_bytes_total",
+                "Bytes of table files written by commits.",
+                &["pipeline"],
+            )?,
+            state_bytes: gauge(
+                "lantern_stream_state_bytes",
+                "Bytes of the record index files of the owned shards.",
+                &["pipeline"],
+            )?,
+            freshness,
         })
+    }
+
+    /// Creates every series of `pipeline` whose labels are known in advance, at zero, so
+    /// dashboards and alerts see a 0 rather than no data before the first event of a kind.
+    pub fn init_pipeline(&self, pipeline: &str, topic: &str) {
+        self.events_received.with_label_values(&[pipeline, topic]);
+        for vec in [
+            &self.events_accepted,
+            &self.dead_letters_spilled,
+            &self.table_commits,
+            &self.events_late,
+            &self.table_written_bytes,
+        ] {
+            vec.with_label_values(&[pipeline]);
+        }
+        for stage in Stage::ALL {
+            self.events_dead_lettered
+                .with_label_values(&[pipeline, stage.as_str()]);
+        }
+        for reason in DISCARD_REASONS {
+            self.events_discarded.with_label_values(&[pipeline, reason]);
+        }
+        for (dimension, reason) in MISSES {
+            self.enrichment_misses
+                .with_label_values(&[pipeline, dimension, reason]);
+        }
+        for gauge in [&self.state_records, &self.owned_shards, &self.state_bytes] {
+            gauge.with_label_values(&[pipeline]);
+        }
+        self.commit_duration.with_label_values(&[pipeline]);
+        self.freshness.with_label_values(&[pipeline]);
+    }
+
+    /// Creates the series of a partition this instance took over.
+    pub fn init_partition(&self, pipeline: &str, topic: &str, partition: i32) {
+        let labels = [pipeline, topic, &partition.to_string()];
+        self.offsets_skipped.with_label_values(&labels);
+        self.consumer_lag.with_label_values(&labels);
+    }
+
+    /// Removes the series of a partition this instance let go, so its last values do not stay
+    /// on the dashboard (the new owner reports them).
+    pub fn forget_partition(&self, pipeline: &str, topic: &str, partition: i32) {
+        let labels = [pipeline, topic, &partition.to_string()];
+        for gauge in [&self.committed_offset, &self.consumer_lag] {
+            let _ = gauge.remove_label_values(&labels);
+        }
     }
 
     pub fn commit_timer(&self, pipeline: &str) -> Histogram {
@@ -128,40 +229,30 @@ mod tests {
     fn names_follow_the_spec() {
         let registry = Registry::new();
         let m = StreamMetrics::register(&registry).unwrap();
-        m.events_received
-            .with_label_values(&["incidents", "t"])
-            .inc();
-        m.events_accepted.with_label_values(&["incidents"]).inc();
-        m.events_dead_lettered
-            .with_label_values(&["incidents", "decode"])
-            .inc();
-        m.events_discarded
-            .with_label_values(&["incidents", "duplicate"])
-            .inc();
-        m.dead_letters_spilled
-            .with_label_values(&["incidents"])
-            .inc();
+        m.init_pipeline("incidents", "t");
+        m.init_partition("incidents", "t", 0);
         m.committed_offset
             .with_label_values(&["incidents", "t", "0"])
             .set(1);
-        m.table_commits.with_label_values(&["incidents"]).inc();
-        m.commit_timer("incidents").observe(0.1);
-        m.state_records.with_label_values(&["incidents"]).set(1);
-        m.offsets_skipped
-            .with_label_values(&["incidents", "t", "0"])
-            .inc();
         let names: Vec<String> = registry
             .gather()
             .iter()
             .map(|f| f.name().to_string())
             .collect();
-        assert_eq!(names.len(), 10);
+        assert_eq!(names.len(), 17, "every metric has its series after init");
         for name in names {
             assert!(name.starts_with("lantern_stream_"), "{name}");
             let is_counter = name.ends_with("_total");
-            let is_unit = name.ends_with("_seconds")
-                || name.ends_with("_offset")
-                || name.ends_with("_records");
+            let is_unit = [
+                "_seconds",
+                "_offset",
+                "_records",
+                "_messages",
+                "_bytes",
+                "_shards",
+            ]
+            .iter()
+            .any(|unit| name.ends_with(unit));
             assert!(
                 is_counter || is_unit,
                 "{name} has neither _total nor a unit suffix"

@@ -212,6 +212,7 @@ async fn run_pipeline<P: PipelineKind>(
     );
 
     let m = &env.metrics;
+    m.init_pipeline(name, &topic);
     let (mut total_received, mut total_dead, mut commits) = (0u64, 0u64, 0u64);
     let max_wait = Duration::from_millis(config.processor.max_batch_wait_ms);
     let mut shards: Shards<P> = BTreeMap::new();
@@ -230,6 +231,7 @@ async fn run_pipeline<P: PipelineKind>(
         let group = consumer.context();
         for partition in group.take_revoked() {
             if shards.remove(&partition).is_some() {
+                m.forget_partition(name, &topic, partition);
                 info!(pipeline = name, partition, "Let the shard go.");
             }
         }
@@ -238,13 +240,17 @@ async fn run_pipeline<P: PipelineKind>(
                 continue;
             }
             match Shard::take_over(&shard_env, partition, &mut stopped).await? {
-                Some(shard) => shards.insert(partition, shard),
+                Some(shard) => {
+                    m.init_partition(name, &topic, partition);
+                    shards.insert(partition, shard)
+                }
                 None => break, // shutdown while waiting for the previous owner
             };
         }
-        m.shards_owned
+        m.owned_shards
             .with_label_values(&[name])
             .set(shards.len() as i64);
+        record_lag(&consumer, &topic, &shards, name, m);
         // Messages of a partition given away since they were read are the new owner's to read.
         batch.retain(|message| shards.contains_key(&message.partition()));
         if batch.is_empty() {
@@ -288,6 +294,9 @@ async fn run_pipeline<P: PipelineKind>(
         m.state_records
             .with_label_values(&[name])
             .set(records(&mut shards)? as i64);
+        m.state_bytes
+            .with_label_values(&[name])
+            .set(shards.values().map(Shard::state_bytes).sum::<u64>() as i64);
     }
     Ok(summary(
         name,
@@ -319,6 +328,26 @@ fn summary(
         dead_lettered,
         commits,
         records: records as usize,
+    }
+}
+
+/// Sets each owned partition's lag: the broker's high watermark (from the consumer's periodic
+/// statistics, so no request is made) minus the shard's published offset.
+fn record_lag<P: PipelineKind>(
+    consumer: &PipelineConsumer,
+    topic: &str,
+    shards: &Shards<P>,
+    pipeline: &str,
+    m: &StreamMetrics,
+) {
+    for (&partition, shard) in shards {
+        let Some(high) = consumer.context().high_watermark(partition) else {
+            continue; // no statistics for this partition yet
+        };
+        let next = shard.next_offset(topic).unwrap_or(0);
+        m.consumer_lag
+            .with_label_values(&[pipeline, topic, &partition.to_string()])
+            .set((high - next).max(0));
     }
 }
 

@@ -25,6 +25,7 @@ use tracing::{info, warn};
 use crate::aggregate::Aggregates;
 use crate::core::{Processed, Processor};
 use crate::dlq::DeadLetters;
+use crate::facts::MISSES;
 use crate::pipelines::PipelineKind;
 use crate::{StreamError, StreamMetrics, store};
 
@@ -126,6 +127,11 @@ impl<P: PipelineKind> Shard<P> {
             .copied()
     }
 
+    /// Bytes of the shard's record index file.
+    pub fn state_bytes(&self) -> u64 {
+        std::fs::metadata(store::index_path(&self.dir)).map_or(0, |meta| meta.len())
+    }
+
     /// Records held.
     pub fn records(&mut self) -> Result<u64, StreamError> {
         tokio::task::block_in_place(|| self.processor.index().len())
@@ -169,7 +175,9 @@ impl<P: PipelineKind> Shard<P> {
             ..
         } = processed;
         if !next_offsets.is_empty() {
+            let oldest_ms = batch.iter().filter_map(|m| m.timestamp().to_millis()).min();
             let timer = m.commit_timer(name).start_timer();
+            let previous = self.manifest.clone();
             self.manifest = store::commit_batch(
                 &self.dir,
                 &self.manifest,
@@ -182,6 +190,15 @@ impl<P: PipelineKind> Shard<P> {
             .await?;
             timer.observe_duration();
             m.table_commits.with_label_values(&[name]).inc();
+            m.table_written_bytes
+                .with_label_values(&[name])
+                .inc_by(self.manifest.bytes_added(&self.dir, &previous));
+            if let Some(oldest_ms) = oldest_ms {
+                let now_ms = chrono::Utc::now().timestamp_millis();
+                m.freshness
+                    .with_label_values(&[name])
+                    .observe((now_ms - oldest_ms).max(0) as f64 / 1000.0);
+            }
             self.collect_garbage().await;
         }
         Ok(Applied {
@@ -246,6 +263,14 @@ fn record_metrics<F>(m: &StreamMetrics, pipeline: &str, topic: &str, processed: 
     ] {
         m.events_discarded
             .with_label_values(&[pipeline, reason])
+            .inc_by(n);
+    }
+    m.events_late
+        .with_label_values(&[pipeline])
+        .inc_by(counts.late);
+    for (&(dimension, reason), &n) in MISSES.iter().zip(&counts.misses) {
+        m.enrichment_misses
+            .with_label_values(&[pipeline, dimension, reason])
             .inc_by(n);
     }
     for letter in &processed.dead_letters {

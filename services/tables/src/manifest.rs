@@ -67,6 +67,23 @@ impl Manifest {
             .map(|t| t.partitions.values().map(|f| store_dir.join(f)).collect())
             .unwrap_or_default()
     }
+
+    /// Bytes of the files this manifest names that `previous` did not: what its commit wrote.
+    /// A file that cannot be read counts 0 (only metrics use this).
+    pub fn bytes_added(&self, store_dir: &Path, previous: &Manifest) -> u64 {
+        let before: std::collections::BTreeSet<&String> = previous
+            .tables
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .collect();
+        self.tables
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .filter(|file| !before.contains(file))
+            .filter_map(|file| fs::metadata(store_dir.join(file)).ok())
+            .map(|meta| meta.len())
+            .sum()
+    }
 }
 
 /// Where a pipeline's files live.

@@ -62,6 +62,14 @@ impl Fact for CybercrimeFact {
         &self.meta
     }
 
+    fn place(&self) -> &PlaceCols {
+        &self.place
+    }
+
+    fn classification_miss(&self) -> Option<&'static str> {
+        (&*self.nfib_group == lantern_enrich::UNKNOWN_NFIB_GROUP).then_some("nfib_group")
+    }
+
     fn to_batch(facts: &[&Self]) -> Result<RecordBatch, ArrowError> {
         let mut c = ColumnsBuilder::default();
         Meta::write(&facts.iter().map(|f| &f.meta).collect::<Vec<_>>(), &mut c);

@@ -103,6 +103,14 @@ impl Fact for IncidentFact {
         &self.meta
     }
 
+    fn place(&self) -> &PlaceCols {
+        &self.place
+    }
+
+    fn classification_miss(&self) -> Option<&'static str> {
+        (self.property_type == "unknown").then_some("property_type")
+    }
+
     fn to_batch(facts: &[&Self]) -> Result<RecordBatch, ArrowError> {
         let mut c = ColumnsBuilder::default();
         Meta::write(&facts.iter().map(|f| &f.meta).collect::<Vec<_>>(), &mut c);

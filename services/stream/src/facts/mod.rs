@@ -39,6 +39,23 @@ pub trait Fact: Clone + Send + Sync + Sized + 'static {
     fn month(&self) -> &Arc<str> {
         &self.meta().month
     }
+    /// The place columns, whose status says whether enrichment placed the record.
+    fn place(&self) -> &PlaceCols;
+    /// The classification enrichment could not resolve, if any: the `dimension` label of
+    /// `lantern_stream_enrichment_misses_total` (its reason is `unknown`).
+    fn classification_miss(&self) -> Option<&'static str> {
+        None
+    }
+    /// Every enrichment miss of this fact, as indexes into [`MISSES`].
+    fn misses(&self) -> impl Iterator<Item = usize> {
+        let place = MISSES.iter().position(|&(dimension, reason)| {
+            dimension == PLACE && reason == self.place().place_status
+        });
+        let class = self
+            .classification_miss()
+            .and_then(|d| MISSES.iter().position(|&(dimension, _)| dimension == d));
+        place.into_iter().chain(class)
+    }
     /// Arrow columns for `facts`; with no facts, an empty batch that still carries the schema.
     fn to_batch(facts: &[&Self]) -> Result<RecordBatch, ArrowError>;
     /// The inverse of [`Fact::to_batch`], used to restore state on start-up.
@@ -148,6 +165,21 @@ pub struct PlaceCols {
     pub place_status: &'static str,
     pub place_method: &'static str,
 }
+
+/// The `dimension` label of a place miss.
+const PLACE: &str = "place";
+
+/// What enrichment can fail to resolve, as the (`dimension`, `reason`) labels of
+/// `lantern_stream_enrichment_misses_total` (docs/metrics.md). A miss never drops a record: it
+/// is counted under its status, and the metric shows how many records that is.
+pub const MISSES: [(&str, &str); 6] = [
+    (PLACE, "no_location"),
+    (PLACE, "unknown_lsoa"),
+    (PLACE, "unplaced"),
+    (PLACE, "postcode_district_only"),
+    ("property_type", "unknown"),
+    ("nfib_group", "unknown"),
+];
 
 const PLACE_STATUSES: [&str; 6] = [
     "in_force",
