@@ -64,6 +64,11 @@ fi
 export NODE_PATH="$node_tools/node_modules"
 export E2E_ARTIFACTS_DIR="${CARGO_TARGET_DIR:-$PWD/target}/e2e-artifacts"
 
+# The Helm chart: lint, values schema, rendered by Helm's engine (a Go build, cached in
+# ~/.cache/go-build), kubernetes-validate. The cargo tests render it again through the same tool.
+scripts/check-chart.sh
+export E2E_HELM_RENDER="${HOME}/.cache/lantern/bin/lantern-helm-render"
+
 # Build before starting the broker, so the JVM does not compete with the compiler.
 cargo nextest run --workspace --locked --no-run
 
