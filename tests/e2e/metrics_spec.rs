@@ -87,6 +87,9 @@ fn exposition(text: &str) -> BTreeMap<String, MetricShape> {
     families
 }
 
+/// Label pairs a sample must carry.
+type Labels = &'static [(&'static str, &'static str)];
+
 /// The sum of `name`'s samples whose labels include every pair of `labels`.
 fn sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
@@ -272,22 +275,22 @@ async fn every_exported_metric_is_specified_and_every_specified_one_is_exported(
     assert_eq!(answer.status, 202);
 
     // Scrape until the events are committed and the metrics say so, or a deadline.
-    let incidents = [("pipeline", "incidents")];
-    let expected: [(&str, &[(&str, &str)], f64); 6] = [
-        ("lantern_stream_events_received_total", &incidents, 3.0),
+    let incidents: Labels = &[("pipeline", "incidents")];
+    let expected: [(&str, Labels, f64); 6] = [
+        ("lantern_stream_events_received_total", incidents, 3.0),
         (
             "lantern_stream_events_dead_lettered_total",
             &[("stage", "decode")],
             1.0,
         ),
         // 2022 is before the current month: both incidents amend a past month.
-        ("lantern_stream_events_late_total", &incidents, 2.0),
+        ("lantern_stream_events_late_total", incidents, 2.0),
         (
             "lantern_stream_enrichment_misses_total",
             &[("dimension", "place"), ("reason", "no_location")],
             1.0,
         ),
-        ("lantern_stream_freshness_seconds_count", &incidents, 1.0),
+        ("lantern_stream_freshness_seconds_count", incidents, 1.0),
         (
             "lantern_intake_reports_total",
             &[("outcome", "accepted")],

@@ -239,3 +239,29 @@ fn sigterm_during_a_replay_after_a_lost_disk_loses_nothing() {
     let check = l.ok(&["rebuild", "--check"]);
     assert!(!check.contains("DIFFERS"), "{check}");
 }
+
+/// `lantern topics` creates topics that keep every event (a lost data volume is recovered by
+/// replaying them) with the cluster's default replication factor unless told otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_topics_never_expire() {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+
+    let l = Lantern::start(); // runs `lantern topics`
+    let admin: AdminClient<DefaultClientContext> =
+        producer_config(&l.broker.bootstrap()).create().unwrap();
+    let topic = ResourceSpecifier::Topic(&l.topics.incidents);
+    let described = admin
+        .describe_configs([&topic], &AdminOptions::new())
+        .await
+        .unwrap();
+    let resource = described.into_iter().next().unwrap().unwrap();
+    let value = |name: &str| {
+        resource
+            .get(name)
+            .and_then(|entry| entry.value.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(value("retention.ms"), "-1");
+    assert_eq!(value("retention.bytes"), "-1");
+}

@@ -98,7 +98,7 @@ pub async fn run(config: Config, args: GenArgs) -> anyhow::Result<()> {
     let tally = match &args.ndjson {
         Some(dir) => write_ndjson(dir, &mut generator)?,
         None => {
-            crate::import::create_topics(&config, 3).await?;
+            crate::import::create_topics(&config, 3, None).await?;
             let producer = kafka::producer(&config.kafka)?;
             let topics = Topics::of(&config);
             produce(&producer, &topics, &mut generator, args.rate).await?

@@ -48,10 +48,13 @@ pub struct TopicsArgs {
     /// Partitions for topics that do not exist yet.
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
+    /// Replicas of each new topic (default: the cluster's default.replication.factor).
+    #[arg(long)]
+    pub replication_factor: Option<i32>,
 }
 
 pub async fn run(config: Config, command: ImportCommand) -> anyhow::Result<()> {
-    create_topics(&config, 3).await?;
+    create_topics(&config, 3, None).await?;
     match command {
         ImportCommand::PoliceUk { files } => {
             for file in files {
@@ -137,7 +140,12 @@ fn parse_month(text: &str) -> anyhow::Result<(i32, u32)> {
     Ok((y, m))
 }
 
-pub async fn create_topics(config: &Config, partitions: i32) -> anyhow::Result<()> {
+/// Creates Lantern's topics that do not exist yet (see [`kafka::ensure_topics`]).
+pub async fn create_topics(
+    config: &Config,
+    partitions: i32,
+    replication: Option<i32>,
+) -> anyhow::Result<()> {
     let t = &config.topics;
     let topics = [
         t.incidents.as_str(),
@@ -150,7 +158,7 @@ pub async fn create_topics(config: &Config, partitions: i32) -> anyhow::Result<(
     let kafka_config = config.kafka.clone();
     tokio::task::spawn_blocking(move || kafka::check_connection(&kafka_config, Some(PATIENCE)))
         .await??;
-    kafka::ensure_topics(&config.kafka, &topics, partitions)
+    kafka::ensure_topics(&config.kafka, &topics, partitions, replication)
         .await
         .with_context(|| {
             format!(

@@ -94,7 +94,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Process(args) => process::run(config, args).await,
         Command::Import(command) => import::run(config, command).await,
         Command::Sql(args) => sql::run(config, args).await,
-        Command::Topics(args) => import::create_topics(&config, args.partitions).await,
+        Command::Topics(args) => {
+            import::create_topics(&config, args.partitions, args.replication_factor).await
+        }
         Command::Serve => serve::run(config).await,
         Command::Up => up::run(config).await,
         Command::Users(command) => users::run(&config, command),

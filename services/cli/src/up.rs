@@ -15,7 +15,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    crate::import::create_topics(&config, 3).await?;
+    crate::import::create_topics(&config, 3, None).await?;
 
     let registry = prometheus::Registry::new();
     let metrics = StreamMetrics::register(&registry).context("registering metrics")?;

@@ -160,18 +160,32 @@ pub fn producer_with(
         .map_err(StreamError::kafka("creating producer"))
 }
 
-/// Creates any of `topics` that do not exist yet. Existing topics are left alone.
+/// Creates any of `topics` that do not exist yet, with `partitions` partitions, `replication`
+/// replicas (`None`: the cluster's `default.replication.factor`) and no time or size retention:
+/// recovering a lost data volume replays the topics from their first offset, and backfills carry
+/// event times years old that time retention would delete at once. Existing topics are left
+/// alone.
 pub async fn ensure_topics(
     kafka: &KafkaConfig,
     topics: &[&str],
     partitions: i32,
+    replication: Option<i32>,
 ) -> Result<(), StreamError> {
     let admin: AdminClient<DefaultClientContext> = client_config(kafka)
         .create()
         .map_err(StreamError::kafka("creating admin client"))?;
     let new_topics: Vec<NewTopic> = topics
         .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .map(|t| {
+            // -1 asks the broker for its default (KIP-464).
+            NewTopic::new(
+                t,
+                partitions,
+                TopicReplication::Fixed(replication.unwrap_or(-1)),
+            )
+            .set("retention.ms", "-1")
+            .set("retention.bytes", "-1")
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
     let results = admin

@@ -43,7 +43,7 @@ pub struct EndToEndFigures {
 pub async fn create_topics(config: &Config, setup: &Setup) -> anyhow::Result<()> {
     let mut topics: Vec<&str> = setup.topics.all().iter().map(String::as_str).collect();
     topics.push(&setup.dead_letter);
-    kafka::ensure_topics(&config.kafka, &topics, PARTITIONS)
+    kafka::ensure_topics(&config.kafka, &topics, PARTITIONS, None)
         .await
         .with_context(|| format!("creating the benchmark topics {topics:?}"))
 }
