@@ -48,6 +48,8 @@ pub struct StreamMetrics {
     pub enrichment_misses: IntCounterVec,
     /// Bytes of table files (facts and aggregates) written by commits.
     pub table_written_bytes: IntCounterVec,
+    pub delta_commits: IntCounterVec,
+    pub delta_sync_failures: IntCounterVec,
     /// Bytes of the record index files of the owned shards.
     pub state_bytes: IntGaugeVec,
     /// From the oldest broker timestamp of a shard's batch to the commit that publishes it.
@@ -160,6 +162,16 @@ impl StreamMetrics {
                 "Bytes of table files written by commits.",
                 &["pipeline"],
             )?,
+            delta_commits: counter(
+                "lantern_stream_delta_commits_total",
+                "Delta Lake log commits that brought a table in line with a shard commit.",
+                &["pipeline"],
+            )?,
+            delta_sync_failures: counter(
+                "lantern_stream_delta_sync_failures_total",
+                "Shard commits after which a table's Delta Lake log could not be brought in line.",
+                &["pipeline"],
+            )?,
             state_bytes: gauge(
                 "lantern_stream_state_bytes",
                 "Bytes of the record index files of the owned shards.",
@@ -179,6 +191,8 @@ impl StreamMetrics {
             &self.table_commits,
             &self.events_late,
             &self.table_written_bytes,
+            &self.delta_commits,
+            &self.delta_sync_failures,
         ] {
             vec.with_label_values(&[pipeline]);
         }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use lantern_enrich::ReferenceData;
 use lantern_tables::commit::collect_garbage;
+use lantern_tables::delta::DeltaTables;
 use lantern_tables::shards::shard_dir;
 use lantern_tables::{Manifest, ShardLock, try_lock_shard};
 use rdkafka::message::{Message, OwnedMessage};
@@ -66,6 +67,8 @@ pub struct Shard<P: PipelineKind> {
     manifest: Manifest,
     processor: Processor<P>,
     dead_letters: DeadLetters,
+    /// The Delta Lake logs of the pipeline's tables, brought in line after each commit.
+    delta: DeltaTables,
     /// Declared last: released only after the index and files above are closed.
     _lock: ShardLock,
 }
@@ -108,14 +111,18 @@ impl<P: PipelineKind> Shard<P> {
             P::SPEC.name,
             crate::dlq::spill_path(&dir),
         );
-        Ok(Some(Shard {
+        let mut shard = Shard {
             partition,
             dir,
             manifest,
             processor,
             dead_letters,
+            delta: DeltaTables::new(&env.pipeline_dir, partition, GC_MIN_AGE),
             _lock: lock,
-        }))
+        };
+        // A crash between the last manifest and its Delta commits left the logs behind.
+        shard.sync_delta(&env.metrics).await;
+        Ok(Some(shard))
     }
 
     /// The next offset to read: everything before it is published in this shard.
@@ -199,13 +206,35 @@ impl<P: PipelineKind> Shard<P> {
                     .with_label_values(&[name])
                     .observe((now_ms - oldest_ms).max(0) as f64 / 1000.0);
             }
-            self.collect_garbage().await;
+            // Files the Delta logs still name must outlive them: no collection until they agree.
+            if self.sync_delta(m).await {
+                self.collect_garbage().await;
+            }
         }
         Ok(Applied {
             received: batch.len() as u64,
             dead_lettered: (flushed.delivered + flushed.spilled) as u64,
             next_offset: next_offsets.get(&self.partition).copied(),
         })
+    }
+
+    /// Brings the Delta Lake logs in line with the published manifest. A failure is logged and
+    /// counted, not fatal: Lantern's own tables are committed, and the next commit retries.
+    async fn sync_delta(&mut self, m: &StreamMetrics) -> bool {
+        let name = P::SPEC.name;
+        match self.delta.sync(&self.dir, &self.manifest).await {
+            Ok(done) => {
+                m.delta_commits
+                    .with_label_values(&[name])
+                    .inc_by(done.commits as u64);
+                true
+            }
+            Err(error) => {
+                m.delta_sync_failures.with_label_values(&[name]).inc();
+                warn!(%error, pipeline = name, partition = self.partition, "The Delta Lake logs could not be brought in line with the shard's commit; will retry after the next one.");
+                false
+            }
+        }
     }
 
     async fn collect_garbage(&self) {

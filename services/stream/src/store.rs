@@ -18,7 +18,7 @@ use arrow::array::{Array, BooleanArray, StringArray};
 use arrow::compute::{concat_batches, filter_record_batch, sort_to_indices, take_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use lantern_tables::manifest::{SCHEMA_PARTITION, load_current};
+use lantern_tables::manifest::{SCHEMA_PARTITION, file_path, load_current};
 use lantern_tables::parquet_io::read_parquet;
 use lantern_tables::{Commit, Manifest};
 use tracing::info;
@@ -131,7 +131,7 @@ fn catch_up<P: PipelineKind>(
         if partition == SCHEMA_PARTITION || file_seq(relative).is_some_and(|seq| seq <= since) {
             continue;
         }
-        let (_, batches) = read_parquet(&dir.join(relative))?;
+        let (_, batches) = read_parquet(&file_path(dir, relative))?;
         records += index.upsert_facts(&batches, P::Fact::TOMBSTONE)?;
     }
     index.set_seq(manifest.seq)?;
@@ -179,7 +179,7 @@ fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArr
 
 /// One facts file as a single batch with the facts schema.
 fn read_facts(dir: &Path, schema: &SchemaRef, relative: &str) -> Result<RecordBatch, StreamError> {
-    let path = dir.join(relative);
+    let path = file_path(dir, relative);
     let batches = read_conformed(&path, schema)?;
     concat_batches(schema, &batches).map_err(|e| StreamError::Facts {
         table: path.display().to_string(),
@@ -405,7 +405,7 @@ async fn read_months(
         let paths = months
             .iter()
             .filter_map(|m| partitions.and_then(|p| p.get(m)))
-            .map(|relative| dir.join(relative))
+            .map(|relative| file_path(dir, relative))
             .collect();
         wanted.push((def.table.clone(), def.shape.schema.clone(), paths));
     }

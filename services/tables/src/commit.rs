@@ -9,6 +9,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use crate::TableError;
+use crate::layout::FileLayout;
 use crate::manifest::{self, Manifest, SCHEMA_PARTITION, TableFiles};
 use crate::parquet_io::write_parquet;
 use crate::readers;
@@ -18,6 +19,7 @@ use crate::readers;
 #[derive(Debug)]
 pub struct Commit {
     store_dir: PathBuf,
+    layout: FileLayout,
     next: Manifest,
     /// Directories that gained entries; fsynced before the manifest that references them.
     dirty_dirs: BTreeSet<PathBuf>,
@@ -32,6 +34,7 @@ impl Commit {
         next.seq += 1;
         Commit {
             store_dir: store_dir.to_path_buf(),
+            layout: FileLayout::of(store_dir),
             next,
             dirty_dirs: BTreeSet::new(),
         }
@@ -87,22 +90,22 @@ impl Commit {
             files.partitions.remove(partition);
             return Ok(());
         }
-        // The name is a pure function of (table, partition, seq): replaying a commit after a crash
-        // rewrites the same file instead of adding a second copy.
-        let relative = format!(
-            "tables/{table}/month={partition}/{:020}.parquet",
-            self.next.seq
-        );
-        let path = self.store_dir.join(&relative);
+        let relative = self.layout.file(table, partition, self.next.seq);
+        let path = manifest::file_path(&self.store_dir, &relative);
         write_parquet(&path, schema, batches)?;
         files.partitions.insert(partition.to_string(), relative);
         // The new file's directory entry, and those of any directories created for it, are only
-        // durable once their parents are fsynced: up to (not including) the shard directory,
-        // which publish syncs last.
+        // durable once their parents are fsynced: up to the directory the files hang from. For a
+        // shard that is the pipeline directory, synced here too; for a store writing inside
+        // itself it is the store, which publish syncs last.
+        let base = self.layout.base(&self.store_dir).to_path_buf();
         let mut dir = path.parent();
-        while let Some(d) = dir.filter(|d| *d != self.store_dir) {
+        while let Some(d) = dir.filter(|d| *d != base) {
             self.dirty_dirs.insert(d.to_path_buf());
             dir = d.parent();
+        }
+        if base != self.store_dir {
+            self.dirty_dirs.insert(base);
         }
         Ok(())
     }
@@ -212,11 +215,16 @@ pub fn collect_garbage(
             reason: e.to_string(),
         })?;
         for files in manifest.tables.values() {
-            referenced.extend(files.partitions.values().map(|f| store_dir.join(f)));
+            referenced.extend(
+                files
+                    .partitions
+                    .values()
+                    .map(|f| manifest::file_path(store_dir, f)),
+            );
         }
     }
 
-    let mut stack = vec![store_dir.join("tables")];
+    let mut stack = FileLayout::of(store_dir).own_dirs(store_dir);
     while let Some(dir) = stack.pop() {
         let Ok(entries) = fs::read_dir(&dir) else {
             continue;

@@ -25,6 +25,12 @@ pub enum TableError {
          (`lantern process`), or keep running the earlier version"
     )]
     UnshardedLayout { path: PathBuf },
+    #[error("Delta Lake log of table {table}: {source}")]
+    Delta {
+        table: String,
+        #[source]
+        source: Box<deltalake_core::DeltaTableError>,
+    },
     #[error("cannot register table {table}: {source}")]
     Register {
         table: String,

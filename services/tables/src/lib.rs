@@ -5,9 +5,11 @@
 //!
 //! ```text
 //! <data_dir>/<pipeline>/shards/<partition>/
-//!     CURRENT                                   name of the live manifest (replaced atomically)
-//!     manifests/<seq>.json                      one per commit: files per table + Kafka offsets
-//!     tables/<table>/month=YYYY-MM/<seq>.parquet immutable data files, never rewritten in place
+//!     CURRENT                 name of the live manifest (replaced atomically)
+//!     manifests/<seq>.json    one per commit: files per table + Kafka offsets
+//! <data_dir>/<pipeline>/tables/<table>/
+//!     shard=<partition>/month=YYYY-MM/<seq>.parquet   immutable data files, never rewritten
+//!     _delta_log/             the table as a Delta Lake table, for other tools ([`delta`])
 //! ```
 //!
 //! A commit writes new files for the months it touched, fsyncs them, writes the next manifest,
@@ -17,6 +19,8 @@
 //! together in one atomic step: that is what makes the processor's restarts exact.
 //!
 //! - [`manifest`]: the manifest format and `CURRENT` pointer.
+//! - [`layout`]: where a shard's files go: beside the other shards', one directory per table.
+//! - [`delta`]: each table's Delta Lake log, so other tools read the committed snapshot.
 //! - [`commit`]: building and publishing a commit; garbage collection of old files.
 //! - [`parquet_io`]: reading and writing Parquet files.
 //! - [`register`]: exposing the published tables, combined over shards, to DataFusion.
@@ -26,7 +30,9 @@
 //! - [`outputs`]: where published partner tables and research extracts live.
 
 pub mod commit;
+pub mod delta;
 mod error;
+pub mod layout;
 pub mod lock;
 pub mod manifest;
 pub mod outputs;

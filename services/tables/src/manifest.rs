@@ -41,7 +41,8 @@ pub struct TableFiles {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub measures: Vec<String>,
     /// Partition (a month 'YYYY-MM', or `_schema` for the empty file that fixes the schema of a
-    /// table with no data yet) -> file path relative to the shard directory.
+    /// table with no data yet) -> file path relative to the shard directory (it may lead out of
+    /// it: see [`crate::layout`]; resolve it with [`file_path`]).
     pub partitions: BTreeMap<String, String>,
 }
 
@@ -64,7 +65,12 @@ impl Manifest {
     pub fn table_paths(&self, store_dir: &Path, table: &str) -> Vec<PathBuf> {
         self.tables
             .get(table)
-            .map(|t| t.partitions.values().map(|f| store_dir.join(f)).collect())
+            .map(|t| {
+                t.partitions
+                    .values()
+                    .map(|f| file_path(store_dir, f))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -80,10 +86,26 @@ impl Manifest {
             .values()
             .flat_map(|t| t.partitions.values())
             .filter(|file| !before.contains(file))
-            .filter_map(|file| fs::metadata(store_dir.join(file)).ok())
+            .filter_map(|file| fs::metadata(file_path(store_dir, file)).ok())
             .map(|meta| meta.len())
             .sum()
     }
+}
+
+/// The absolute path of a file a manifest names, `..` resolved, so that the same file always has
+/// the same path (readers and the garbage collector compare paths).
+pub fn file_path(store_dir: &Path, relative: &str) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in store_dir.join(relative).components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Where a pipeline's files live.
