@@ -39,6 +39,15 @@ if ! "$venv/bin/python" -c 'import psycopg, duckdb, scipy, esda, libpysal' >/dev
   "$venv/bin/pip" install --quiet 'psycopg[binary]==3.2.*' 'duckdb==2.0.1' 'esda==2.9.0' 'libpysal==4.14.1'
 fi
 export E2E_PYTHON="$venv/bin/python"
+# Delta Lake readers for the tables' Delta logs: the `deltalake` package (delta-rs) and DuckDB's
+# delta extension. DuckDB downloads extensions from its own site, which CI cannot reach; PyPI's
+# duckdb-extension-delta carries the extension for DuckDB 1.5.5, hence a virtualenv of its own.
+delta_venv="${HOME}/.cache/lantern/delta-venv"
+if ! "$delta_venv/bin/python" -c 'import deltalake, duckdb, duckdb_extension_delta' >/dev/null 2>&1; then
+  python3 -m venv "$delta_venv"
+  "$delta_venv/bin/pip" install --quiet 'deltalake==1.6.6' 'duckdb==1.5.5' 'duckdb-extension-delta==1.5.5' 'pyarrow==22.*'
+fi
+export E2E_DELTA_PYTHON="$delta_venv/bin/python"
 # The PostgreSQL JDBC driver (what DBeaver uses), from Maven Central into ~/.m2, once.
 pgjdbc="$HOME/.m2/repository/org/postgresql/postgresql/42.7.14/postgresql-42.7.14.jar"
 if [ ! -f "$pgjdbc" ]; then

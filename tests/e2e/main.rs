@@ -13,6 +13,7 @@ mod bench;
 mod business_and_cyber;
 mod chart;
 mod dashboard;
+mod delta;
 mod disclosure;
 mod grafana;
 mod intake;
