@@ -253,7 +253,7 @@ mod tests {
             .iter()
             .map(|f| f.name().to_string())
             .collect();
-        assert_eq!(names.len(), 17, "every metric has its series after init");
+        assert_eq!(names.len(), 19, "every metric has its series after init");
         for name in names {
             assert!(name.starts_with("lantern_stream_"), "{name}");
             let is_counter = name.ends_with("_total");

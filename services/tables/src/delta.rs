@@ -110,7 +110,8 @@ impl DeltaTables {
     ) -> Result<DeltaSync, TableError> {
         let mut done = DeltaSync::default();
         for (table, files) in manifest.tables.iter().filter(|(_, f)| !f.internal) {
-            let root = table_dir(&self.pipeline_dir, table);
+            // Resolved as the manifest's files are, so that one is a prefix of the other.
+            let root = file_path(&table_dir(&self.pipeline_dir, table), "");
             let wanted = self.files_under(&root, shard_dir, files.partitions.values(), table);
             let partition = self.partition;
             let delta = self.table(table, &root, &wanted).await?;
