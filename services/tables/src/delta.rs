@@ -31,7 +31,6 @@
 //! (every 100 commits) and expired-log cleanup run after commits.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,13 +41,13 @@ use deltalake_core::kernel::transaction::{
 use deltalake_core::kernel::{Action, Add, Remove, StructType, Transaction};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use deltalake_core::{DeltaTable, DeltaTableError, TableProperty};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tracing::warn;
 use url::Url;
 
 use crate::TableError;
 use crate::layout::{shard_prefix, table_dir};
 use crate::manifest::{Manifest, file_path};
+use crate::parquet_io::read_schema;
 
 /// How long Delta keeps log entries older than its newest checkpoint. Older versions' files are
 /// gone after the garbage collector's window anyway, so a long log would only list files that
@@ -109,11 +108,11 @@ impl DeltaTables {
         manifest: &Manifest,
     ) -> Result<DeltaSync, TableError> {
         let mut done = DeltaSync::default();
+        let partition = self.partition;
         for (table, files) in manifest.tables.iter().filter(|(_, f)| !f.internal) {
             // Resolved as the manifest's files are, so that one is a prefix of the other.
             let root = file_path(&table_dir(&self.pipeline_dir, table), "");
             let wanted = self.files_under(&root, shard_dir, files.partitions.values(), table);
-            let partition = self.partition;
             let delta = self.table(table, &root, &wanted).await?;
             let mut attempt = 1;
             loop {
@@ -284,7 +283,7 @@ async fn sync_table(
         .with_actions(actions)
         .build(Some(delta.snapshot()?), delta.log_store(), operation)
         .await?;
-    delta.update_incremental(None).await?;
+    // The handle is not refreshed here: the next sync starts by doing so.
     done.commits = 1;
     Ok(done)
 }
@@ -309,11 +308,7 @@ fn another_shard_won(error: &DeltaTableError) -> bool {
 
 /// The Delta schema of a Parquet file's Arrow schema.
 fn delta_schema(file: &Path) -> Result<StructType, TableError> {
-    let reader = File::open(file).map_err(TableError::io(file))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(reader).map_err(TableError::parquet(file))?;
-    builder
-        .schema()
+    read_schema(file)?
         .as_ref()
         .try_into_kernel()
         .map_err(|e| TableError::Manifest {

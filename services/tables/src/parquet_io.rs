@@ -35,6 +35,14 @@ pub fn write_parquet(
     file.sync_all().map_err(TableError::io(path))
 }
 
+/// The Arrow schema of a Parquet file, from its footer alone.
+pub fn read_schema(path: &Path) -> Result<SchemaRef, TableError> {
+    let file = fs::File::open(path).map_err(TableError::io(path))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(TableError::parquet(path))?;
+    Ok(Arc::clone(builder.schema()))
+}
+
 /// Reads a whole Parquet file.
 pub fn read_parquet(path: &Path) -> Result<(SchemaRef, Vec<RecordBatch>), TableError> {
     let file = fs::File::open(path).map_err(TableError::io(path))?;
