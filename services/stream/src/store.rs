@@ -39,6 +39,19 @@ pub fn index_path(store_dir: &Path) -> PathBuf {
     store_dir.join("state").join("index.redb")
 }
 
+/// Deletes the record index of a shard (it is rebuilt from the facts when the shard opens).
+pub fn discard_index(store_dir: &Path) -> Result<(), StreamError> {
+    let path = index_path(store_dir);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StreamError::State {
+            path,
+            source: Box::new(redb::Error::Io(e)),
+        }),
+    }
+}
+
 /// The facts partition holding `record_id` in `month`: `YYYY-MM/bNN`.
 pub fn facts_partition(month: &str, record_id: &str) -> String {
     // FNV-1a: stable across builds and platforms, unlike std's randomly seeded hasher.
@@ -53,9 +66,11 @@ fn month_of(partition: &str) -> &str {
     partition.split('/').next().unwrap_or(partition)
 }
 
-/// The commit sequence in a data file's name (`…/00000000000000000017.parquet`).
+/// The commit sequence in a data file's name (`…/00000000000000000017-<token>.parquet`, or
+/// without the token as files were named before).
 fn file_seq(relative: &str) -> Option<u64> {
-    Path::new(relative).file_stem()?.to_str()?.parse().ok()
+    let stem = Path::new(relative).file_stem()?.to_str()?;
+    stem.split('-').next()?.parse().ok()
 }
 
 /// Runs blocking file work off the async workers.

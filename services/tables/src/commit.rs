@@ -21,6 +21,8 @@ pub struct Commit {
     store_dir: PathBuf,
     layout: FileLayout,
     next: Manifest,
+    /// Drawn per commit and put in its file names, so no two commits' files share a name.
+    token: u32,
     /// Directories that gained entries; fsynced before the manifest that references them.
     dirty_dirs: BTreeSet<PathBuf>,
 }
@@ -36,6 +38,7 @@ impl Commit {
             store_dir: store_dir.to_path_buf(),
             layout: FileLayout::of(store_dir),
             next,
+            token: rand::random(),
             dirty_dirs: BTreeSet::new(),
         }
     }
@@ -90,7 +93,9 @@ impl Commit {
             files.partitions.remove(partition);
             return Ok(());
         }
-        let relative = self.layout.file(table, partition, self.next.seq);
+        let relative = self
+            .layout
+            .file(table, partition, self.next.seq, self.token);
         let path = manifest::file_path(&self.store_dir, &relative);
         write_parquet(&path, schema, batches)?;
         files.partitions.insert(partition.to_string(), relative);
@@ -133,21 +138,7 @@ impl Commit {
             manifest::sync_dir(dir)?;
         }
         self.next.committed_at = chrono::Utc::now().to_rfc3339();
-        let manifests = self.store_dir.join("manifests");
-        fs::create_dir_all(&manifests).map_err(TableError::io(&manifests))?;
-        let name = manifest::manifest_file_name(self.next.seq);
-        let body = serde_json::to_vec_pretty(&self.next).map_err(|e| TableError::Manifest {
-            path: manifests.join(&name),
-            reason: e.to_string(),
-        })?;
-        manifest::write_durably(&manifests.join(&name), &body)?;
-        manifest::sync_dir(&manifests)?;
-
-        let tmp = self.store_dir.join("CURRENT.tmp");
-        let current = self.store_dir.join("CURRENT");
-        manifest::write_durably(&tmp, name.as_bytes())?;
-        fs::rename(&tmp, &current).map_err(TableError::io(&current))?;
-        manifest::sync_dir(&self.store_dir)?;
+        manifest::install(&self.store_dir, &self.next)?;
         Ok(self.next)
     }
 }

@@ -46,10 +46,12 @@ impl FileLayout {
     }
 
     /// A data file's path relative to the store directory, as the manifest records it. The name
-    /// is a pure function of (table, partition, seq): replaying a commit after a crash rewrites
-    /// the same file instead of adding a second copy.
-    pub fn file(&self, table: &str, month: &str, seq: u64) -> String {
-        let name = format!("month={month}/{seq:020}.parquet");
+    /// carries the commit's sequence number and a token drawn for the commit, so a name is never
+    /// used twice: two writers racing for one shard's commit on an object store
+    /// ([`crate::remote`]) cannot overwrite each other's files, and a file a crashed commit left
+    /// behind is debris for the garbage collector rather than something a replay overwrites.
+    pub fn file(&self, table: &str, month: &str, seq: u64, token: u32) -> String {
+        let name = format!("month={month}/{seq:020}-{token:08x}.parquet");
         match self {
             FileLayout::Shared { partition, .. } => {
                 format!("../../tables/{table}/{}/{name}", shard_prefix(*partition))
@@ -126,18 +128,18 @@ mod tests {
                 partition: 7
             }
         );
-        let relative = layout.file("incidents_monthly", "2024-01", 3);
+        let relative = layout.file("incidents_monthly", "2024-01", 3, 0xbeef);
         assert_eq!(
             file_path(shard, &relative),
             Path::new(
-                "/data/incidents/tables/incidents_monthly/shard=7/month=2024-01/00000000000000000003.parquet"
+                "/data/incidents/tables/incidents_monthly/shard=7/month=2024-01/00000000000000000003-0000beef.parquet"
             )
         );
         let other = FileLayout::of(Path::new("/tmp/store"));
         assert_eq!(other, FileLayout::InStore);
         assert_eq!(
-            other.file("t", "2024-01", 3),
-            "tables/t/month=2024-01/00000000000000000003.parquet"
+            other.file("t", "2024-01", 3, 1),
+            "tables/t/month=2024-01/00000000000000000003-00000001.parquet"
         );
     }
 }

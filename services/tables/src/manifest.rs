@@ -144,8 +144,14 @@ pub fn seq_of(name: &str) -> Option<u64> {
 /// Loads the manifest file `name` of a pipeline and checks its format.
 pub fn load(store_dir: &Path, name: &str) -> Result<Manifest, TableError> {
     let path = store_dir.join("manifests").join(name);
-    let text = fs::read_to_string(&path).map_err(TableError::io(&path))?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| TableError::Manifest {
+    let text = fs::read(&path).map_err(TableError::io(&path))?;
+    parse(&text, &path)
+}
+
+/// A manifest from its bytes (`path` is where they came from, for errors), its format checked.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Manifest, TableError> {
+    let path = path.to_path_buf();
+    let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| TableError::Manifest {
         path: path.clone(),
         reason: e.to_string(),
     })?;
@@ -159,6 +165,26 @@ pub fn load(store_dir: &Path, name: &str) -> Result<Manifest, TableError> {
         });
     }
     Ok(manifest)
+}
+
+/// Makes `manifest` the live manifest of the store at `store_dir`: writes its file, then swaps
+/// `CURRENT` to it with a rename, fsyncing both. The files it names must already be durable.
+pub fn install(store_dir: &Path, manifest: &Manifest) -> Result<(), TableError> {
+    let manifests = store_dir.join("manifests");
+    fs::create_dir_all(&manifests).map_err(TableError::io(&manifests))?;
+    let name = manifest_file_name(manifest.seq);
+    let body = serde_json::to_vec_pretty(manifest).map_err(|e| TableError::Manifest {
+        path: manifests.join(&name),
+        reason: e.to_string(),
+    })?;
+    write_durably(&manifests.join(&name), &body)?;
+    sync_dir(&manifests)?;
+
+    let tmp = store_dir.join("CURRENT.tmp");
+    let current = store_dir.join("CURRENT");
+    write_durably(&tmp, name.as_bytes())?;
+    fs::rename(&tmp, &current).map_err(TableError::io(&current))?;
+    sync_dir(store_dir)
 }
 
 /// Writes `bytes` to `path` and fsyncs it, so a later rename cannot expose an empty file.
