@@ -188,8 +188,13 @@ pub struct ProcessorConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// Root of the tables and processor state.
+    /// Root of the tables and processor state. With `url` set, a working copy (processors) or
+    /// read replica (everything else) of what the object store holds.
     pub data_dir: PathBuf,
+    /// The object store that is the tables' durable home, shared by every host:
+    /// `s3://bucket/prefix` (credentials, region and endpoint from the standard `AWS_*`
+    /// environment variables) or `file:///shared/mount`. Unset: `data_dir` alone.
+    pub url: Option<String>,
 }
 
 /// Pipeline definitions.
@@ -303,6 +308,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             data_dir: PathBuf::from(".lantern/data"),
+            url: None,
         }
     }
 }
@@ -497,6 +503,19 @@ impl Config {
                 ));
             }
         }
+        if let Some(url) = &self.storage.url {
+            let bucket = url.strip_prefix("s3://").map(|rest| rest.split('/').next());
+            match (bucket, url.starts_with("file:///")) {
+                (Some(Some(bucket)), _) if !bucket.is_empty() => {}
+                (None, true) => {}
+                _ => {
+                    return Err(invalid(
+                        "storage.url",
+                        format!("{url:?} is not s3://bucket/prefix or file:///path"),
+                    ));
+                }
+            }
+        }
         for (key, value) in [
             ("query.max_rows", self.query.max_rows),
             ("query.timeout_ms", self.query.timeout_ms),
@@ -653,6 +672,15 @@ mod tests {
         let err =
             Config::load_with_env(None, env(&[("LANTERN_QUERY__PG_LISTEN", "5432")])).unwrap_err();
         assert!(err.to_string().contains("query.pg_listen"), "{err}");
+        for url in ["gs://bucket/x", "s3://", "/srv/lantern", "file://relative"] {
+            let err =
+                Config::load_with_env(None, env(&[("LANTERN_STORAGE__URL", url)])).unwrap_err();
+            assert!(err.to_string().contains("storage.url"), "{url}: {err}");
+        }
+        for url in ["s3://bucket", "s3://bucket/prefix", "file:///srv/lantern"] {
+            let config = Config::load_with_env(None, env(&[("LANTERN_STORAGE__URL", url)]));
+            assert_eq!(config.unwrap().storage.url.as_deref(), Some(url));
+        }
         let err =
             Config::load_with_env(None, env(&[("LANTERN_QUERY__TIMEOUT_MS", "0")])).unwrap_err();
         assert!(err.to_string().contains("query.timeout_ms"), "{err}");

@@ -39,10 +39,21 @@ enum Membership {
     Revoked(Vec<i32>),
 }
 
+/// Where an assigned partition's reading starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StartFrom {
+    /// The offset in the shard's local manifest: the tables' own record of what is published.
+    LocalManifest,
+    /// The group's committed offset (the earliest offset if none).
+    CommittedOffset,
+}
+
 /// The context of a pipeline's consumer.
 pub struct GroupContext {
     pipeline: String,
     pipeline_dir: PathBuf,
+    /// Where an assigned partition's reading starts.
+    starts: StartFrom,
     /// Partitions revoked since the runner last asked.
     revoked: Mutex<BTreeSet<i32>>,
     /// Which owned partitions have been read to their end. Kept here, not by the runner, so that
@@ -61,11 +72,23 @@ impl GroupContext {
         GroupContext {
             pipeline: pipeline.to_string(),
             pipeline_dir,
+            starts: StartFrom::LocalManifest,
             revoked: Mutex::new(BTreeSet::new()),
             ends: Mutex::new(PartitionEnds::default()),
             joined: AtomicBool::new(false),
             high_watermarks: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Starts assigned partitions at the group's committed offsets instead of the local
+    /// manifests': with tables on an object store, the local working copy may hold a commit the
+    /// store never got ([`crate::shard`] restores it from the store only at take-over), and
+    /// starting after it would skip its input. The group commits an offset only after the store
+    /// has the manifest, so the committed offset is never past it; starting before it is safe,
+    /// since the core skips what is published.
+    pub fn starting_from_committed_offsets(mut self) -> Self {
+        self.starts = StartFrom::CommittedOffset;
+        self
     }
 
     /// The partition-end bookkeeping, updated by the poll that delivers messages and events.
@@ -106,6 +129,14 @@ impl GroupContext {
             .map(|e| (e.topic().to_string(), e.partition()))
             .collect();
         for (topic, partition) in elements {
+            if self.starts == StartFrom::CommittedOffset {
+                if let Err(error) =
+                    assignment.set_partition_offset(&topic, partition, Offset::Stored)
+                {
+                    tracing::warn!(%error, partition, "Cannot set the start of an assigned partition.");
+                }
+                continue;
+            }
             let start = match load_current(&shard_dir(&self.pipeline_dir, partition)) {
                 Ok(Some(manifest)) => manifest
                     .offsets

@@ -9,6 +9,7 @@ use lantern_common::Config;
 use lantern_common::http::Readiness;
 use lantern_enrich::ReferenceData;
 use lantern_tables::manifest::pipeline_dir;
+use lantern_tables::remote::Remote;
 use lantern_tables::shards::check_layout;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{Message, OwnedMessage};
@@ -47,6 +48,8 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 /// Everything a pipeline task needs, shared read-only.
 struct Env {
     config: Config,
+    /// The object store holding the tables, if `storage.url` is set.
+    remote: Option<Remote>,
     reference: Arc<ReferenceData>,
     metrics: StreamMetrics,
     options: RunOptions,
@@ -83,7 +86,14 @@ pub async fn run(
         })??,
         _ = &mut shutdown => return Ok(Vec::new()),
     }
+    let remote = config
+        .storage
+        .url
+        .as_deref()
+        .map(Remote::from_url)
+        .transpose()?;
     let env = Arc::new(Env {
+        remote,
         config,
         reference,
         metrics,
@@ -182,7 +192,10 @@ async fn run_pipeline<P: PipelineKind>(
     let aggregates = Aggregates::load::<P>(&config.pipelines.files()).await?;
     let topic = P::topic(&config.topics).to_string();
     let group = format!("{}-{}", config.processor.group_prefix, name);
-    let context = GroupContext::new(name, dir.clone());
+    let context = match env.remote {
+        Some(_) => GroupContext::new(name, dir.clone()).starting_from_committed_offsets(),
+        None => GroupContext::new(name, dir.clone()),
+    };
     let instance = config.processor.instance_id.as_deref();
     let consumer = Arc::new(kafka::consumer(&config.kafka, &group, instance, context)?);
     let Some(partitions) = wait_for_partitions(&consumer, &topic, &mut stopped).await? else {
@@ -201,6 +214,7 @@ async fn run_pipeline<P: PipelineKind>(
         producer: kafka::producer(&config.kafka)?,
         dead_letter_topic: config.topics.dead_letter.clone(),
         metrics: env.metrics.clone(),
+        remote: env.remote.clone(),
     };
     let _ = ready.send(()).await;
     info!(

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use lantern_enrich::ReferenceData;
 use lantern_tables::commit::collect_garbage;
 use lantern_tables::delta::DeltaTables;
+use lantern_tables::manifest::load_current;
+use lantern_tables::remote::{Remote, RemoteShard};
 use lantern_tables::shards::shard_dir;
 use lantern_tables::{Manifest, ShardLock, try_lock_shard};
 use rdkafka::message::{Message, OwnedMessage};
@@ -33,6 +35,8 @@ use crate::{StreamError, StreamMetrics, store};
 /// Manifests kept for readers that opened an older snapshot.
 const KEEP_MANIFESTS: usize = 5;
 const GC_MIN_AGE: Duration = Duration::from_secs(60);
+/// How often a shard collects old files in the object store (each time lists its directories).
+const REMOTE_GC_EVERY: Duration = Duration::from_secs(15);
 /// How often a new owner tries the lock while the previous owner finishes.
 const LOCK_RETRY: Duration = Duration::from_millis(100);
 const LOCK_WARN_EVERY: Duration = Duration::from_secs(10);
@@ -49,6 +53,8 @@ pub struct ShardEnv {
     pub producer: FutureProducer,
     pub dead_letter_topic: String,
     pub metrics: StreamMetrics,
+    /// The object store that is the tables' durable home, if `storage.url` is set.
+    pub remote: Option<Remote>,
 }
 
 /// What one batch did to a shard.
@@ -69,6 +75,10 @@ pub struct Shard<P: PipelineKind> {
     dead_letters: DeadLetters,
     /// The Delta Lake logs of the pipeline's tables, brought in line after each commit.
     delta: DeltaTables,
+    /// The shard in the object store, where each commit is published after the local one.
+    remote: Option<RemoteShard>,
+    /// When the object store's old files were last collected.
+    remote_collected: Instant,
     /// Declared last: released only after the index and files above are closed.
     _lock: ShardLock,
 }
@@ -87,7 +97,21 @@ impl<P: PipelineKind> Shard<P> {
             return Ok(None);
         };
         let started = Instant::now();
+        let remote = env
+            .remote
+            .as_ref()
+            .map(|r| r.shard(&env.pipeline_dir, P::SPEC.name, partition));
+        let in_store = match &remote {
+            Some(remote) => reconcile(remote, &dir).await?,
+            None => None,
+        };
         let (manifest, index) = store::open::<P>(&dir, &env.aggregates, env.cache_bytes).await?;
+        if let Some(remote) = &remote
+            && in_store.is_none()
+        {
+            // A new shard's first commit, or a data dir from before `storage.url` was set.
+            remote.push(None, &manifest).await?;
+        }
         let published = manifest
             .offsets
             .get(&env.topic)
@@ -117,7 +141,9 @@ impl<P: PipelineKind> Shard<P> {
             manifest,
             processor,
             dead_letters,
-            delta: DeltaTables::new(&env.pipeline_dir, partition, GC_MIN_AGE),
+            delta: delta_tables::<P>(env, partition),
+            remote,
+            remote_collected: Instant::now(),
             _lock: lock,
         };
         // A crash between the last manifest and its Delta commits left the logs behind.
@@ -195,6 +221,10 @@ impl<P: PipelineKind> Shard<P> {
                 &next_offsets,
             )
             .await?;
+            if let Some(remote) = &self.remote {
+                // The commit point: until the manifest is in the store, this commit can be lost.
+                remote.push(Some(&previous), &self.manifest).await?;
+            }
             timer.observe_duration();
             m.table_commits.with_label_values(&[name]).inc();
             m.table_written_bytes
@@ -237,7 +267,7 @@ impl<P: PipelineKind> Shard<P> {
         }
     }
 
-    async fn collect_garbage(&self) {
+    async fn collect_garbage(&mut self) {
         let dir = self.dir.clone();
         let gc = store::blocking(P::SPEC.name, move || {
             collect_garbage(&dir, KEEP_MANIFESTS, GC_MIN_AGE).map_err(StreamError::from)
@@ -245,7 +275,43 @@ impl<P: PipelineKind> Shard<P> {
         if let Err(error) = gc.await {
             warn!(%error, pipeline = P::SPEC.name, partition = self.partition, "Garbage collection of old table files failed; will retry.");
         }
+        // Listing an object store costs requests: collect there a few times per window only.
+        if let Some(remote) = &self.remote
+            && self.remote_collected.elapsed() >= REMOTE_GC_EVERY
+        {
+            self.remote_collected = Instant::now();
+            if let Err(error) = remote.collect_garbage(KEEP_MANIFESTS, GC_MIN_AGE).await {
+                warn!(%error, pipeline = P::SPEC.name, partition = self.partition, "Garbage collection in the object store failed; will retry.");
+            }
+        }
     }
+}
+
+/// The shard's view of its pipeline's Delta tables: beside the files, locally or in the store.
+fn delta_tables<P: PipelineKind>(env: &ShardEnv, partition: i32) -> DeltaTables {
+    let local = DeltaTables::new(&env.pipeline_dir, partition, GC_MIN_AGE);
+    match &env.remote {
+        Some(remote) => local.on_remote(remote.clone(), P::SPEC.name),
+        None => local,
+    }
+}
+
+/// Makes the working copy agree with the store before the shard opens: if the store's newest
+/// commit is not the local one (a new host, a lost disk, a local commit whose push never
+/// finished), the working copy is restored from the store and the record index, which may hold
+/// records of a commit the store never got, is dropped to be rebuilt from the facts. Returns
+/// the store's newest manifest.
+async fn reconcile(remote: &RemoteShard, dir: &Path) -> Result<Option<Manifest>, StreamError> {
+    let newest = remote.newest().await?;
+    let owned = dir.to_path_buf();
+    let local = store::blocking("(take-over)", move || Ok(load_current(&owned)?)).await?;
+    if let Some(newest) = &newest
+        && local.as_ref() != Some(newest)
+    {
+        remote.restore(newest).await?;
+        store::discard_index(dir)?;
+    }
+    Ok(newest)
 }
 
 /// Waits for the shard's writer lock. `None` if shutdown came first.

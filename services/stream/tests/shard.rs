@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use lantern_enrich::ReferenceData;
 use lantern_pipelines::PipelineFiles;
+use lantern_stream::StreamError;
 use lantern_stream::StreamMetrics;
 use lantern_stream::aggregate::Aggregates;
 use lantern_stream::pipelines::Incidents;
 use lantern_stream::shard::{Shard, ShardEnv};
+use lantern_tables::TableError;
+use lantern_tables::remote::Remote;
 use rdkafka::message::{OwnedMessage, Timestamp};
 use serde_json::json;
 use tokio::sync::watch;
@@ -34,6 +37,17 @@ async fn env(pipeline_dir: &Path) -> ShardEnv {
             .unwrap(),
         dead_letter_topic: "unused".into(),
         metrics: StreamMetrics::register(&prometheus::Registry::new()).unwrap(),
+        remote: None,
+    }
+}
+
+/// A shard environment whose tables' home is the object store at `store` (a `file://` store:
+/// the same code path as S3, which `tests/e2e/object_store.rs` covers).
+async fn remote_env(pipeline_dir: &Path, store: &Path) -> ShardEnv {
+    let url = format!("file://{}", store.display());
+    ShardEnv {
+        remote: Some(Remote::from_url(&url).unwrap()),
+        ..env(pipeline_dir).await
     }
 }
 
@@ -102,4 +116,95 @@ async fn a_new_owner_waits_for_the_old_one_and_starts_from_its_last_publish() {
     let applied = new.apply(&env, &again).await.unwrap();
     assert_eq!(applied.next_offset, Some(7));
     assert_eq!(new.records().unwrap(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_writers_racing_for_one_shard_in_the_store_one_loses_cleanly() {
+    let store = tempfile::tempdir().unwrap();
+    let (host_a, host_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env_a = remote_env(&host_a.path().join("incidents"), store.path()).await;
+    let env_b = remote_env(&host_b.path().join("incidents"), store.path()).await;
+    let (_stop, mut stopped) = watch::channel(false);
+
+    // Both hosts believe they own partition 0 (a zombie after a rebalance) and both start
+    // from the shard's first commit in the store.
+    let mut a = Shard::<Incidents>::take_over(&env_a, 0, &mut stopped)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut b = Shard::<Incidents>::take_over(&env_b, 0, &mut stopped)
+        .await
+        .unwrap()
+        .unwrap();
+    let first: Vec<OwnedMessage> = (0..4).map(incident).collect();
+    a.apply(&env_a, &first).await.unwrap();
+    let other: Vec<OwnedMessage> = (0..6).map(incident).collect();
+    let lost = b.apply(&env_b, &other).await.unwrap_err();
+    assert!(
+        matches!(
+            lost,
+            StreamError::Table(TableError::LostShard {
+                seq: 2,
+                partition: 0,
+                ..
+            })
+        ),
+        "the second writer of commit 2 must lose: {lost}"
+    );
+    drop(b);
+
+    // A third host taking the shard over sees exactly the winner's commit.
+    let host_c = tempfile::tempdir().unwrap();
+    let env_c = remote_env(&host_c.path().join("incidents"), store.path()).await;
+    let mut c = Shard::<Incidents>::take_over(&env_c, 0, &mut stopped)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.next_offset(TOPIC), Some(4));
+    assert_eq!(c.records().unwrap(), 4);
+
+    // The loser, restarted, throws its unpublished commit away and continues from the store.
+    let mut b = Shard::<Incidents>::take_over(&env_b, 0, &mut stopped)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.next_offset(TOPIC), Some(4));
+    assert_eq!(
+        b.records().unwrap(),
+        4,
+        "the index was rebuilt from the store's facts"
+    );
+    let rest: Vec<OwnedMessage> = (4..6).map(incident).collect();
+    assert_eq!(b.apply(&env_b, &rest).await.unwrap().next_offset, Some(6));
+    assert_eq!(b.records().unwrap(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_that_lost_its_disk_continues_from_the_store() {
+    let store = tempfile::tempdir().unwrap();
+    let host = tempfile::tempdir().unwrap();
+    let env = remote_env(&host.path().join("incidents"), store.path()).await;
+    let (_stop, mut stopped) = watch::channel(false);
+    let mut shard = Shard::<Incidents>::take_over(&env, 0, &mut stopped)
+        .await
+        .unwrap()
+        .unwrap();
+    let batch: Vec<OwnedMessage> = (0..5).map(incident).collect();
+    shard.apply(&env, &batch).await.unwrap();
+    drop(shard);
+
+    std::fs::remove_dir_all(host.path()).unwrap();
+    let mut shard = Shard::<Incidents>::take_over(&env, 0, &mut stopped)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shard.next_offset(TOPIC), Some(5));
+    assert_eq!(shard.records().unwrap(), 5);
+    // Replayed input is recognised as published, new input counts once.
+    let again: Vec<OwnedMessage> = (3..8).map(incident).collect();
+    assert_eq!(
+        shard.apply(&env, &again).await.unwrap().next_offset,
+        Some(8)
+    );
+    assert_eq!(shard.records().unwrap(), 8);
 }

@@ -32,6 +32,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel;
@@ -40,7 +41,7 @@ use deltalake_core::kernel::transaction::{
 };
 use deltalake_core::kernel::{Action, Add, Remove, StructType, Transaction};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
-use deltalake_core::{DeltaTable, DeltaTableError, TableProperty};
+use deltalake_core::{DeltaTable, DeltaTableBuilder, DeltaTableError, ObjectStore, TableProperty};
 use tracing::warn;
 use url::Url;
 
@@ -48,6 +49,7 @@ use crate::TableError;
 use crate::layout::{shard_prefix, table_dir};
 use crate::manifest::{Manifest, file_path};
 use crate::parquet_io::read_schema;
+use crate::remote::Remote;
 
 /// How long Delta keeps log entries older than its newest checkpoint. Older versions' files are
 /// gone after the garbage collector's window anyway, so a long log would only list files that
@@ -71,6 +73,9 @@ pub struct DeltaTables {
     pipeline_dir: PathBuf,
     partition: i32,
     file_retention: Duration,
+    /// Where the tables live when they are on object storage ([`crate::remote`]), with the
+    /// pipeline's name; `None`: in the pipeline directory.
+    remote: Option<(Remote, String)>,
     open: HashMap<String, DeltaTable>,
 }
 
@@ -96,8 +101,16 @@ impl DeltaTables {
             pipeline_dir: pipeline_dir.to_path_buf(),
             partition,
             file_retention,
+            remote: None,
             open: HashMap::new(),
         }
+    }
+
+    /// Keeps the Delta logs in the object store, beside the files the shard pushes there. The
+    /// local files still give each file's path in the table and its size: they are the same.
+    pub fn on_remote(mut self, remote: Remote, pipeline: &str) -> Self {
+        self.remote = Some((remote, pipeline.to_string()));
+        self
     }
 
     /// Brings the Delta log of every table SQL clients may read in line with the shard's
@@ -192,9 +205,14 @@ impl DeltaTables {
             table: table.to_string(),
             source: Box::new(source),
         };
-        std::fs::create_dir_all(root).map_err(TableError::io(root))?;
-        let url = directory_url(root)?;
-        let existing = DeltaTable::try_from_url(url).await.map_err(delta_error)?;
+        let (url, store) = match &self.remote {
+            Some((remote, pipeline)) => (remote.table_url(pipeline, table), Some(remote.store())),
+            None => {
+                std::fs::create_dir_all(root).map_err(TableError::io(root))?;
+                (directory_url(root)?, None)
+            }
+        };
+        let existing = open_table(&url, store.clone()).await.map_err(delta_error)?;
         if existing.version().is_some() {
             return Ok(existing);
         }
@@ -221,10 +239,25 @@ impl DeltaTables {
             .await;
         match created {
             Ok(table) => Ok(table),
-            Err(_) => DeltaTable::try_from_url(directory_url(root)?)
-                .await
-                .map_err(delta_error),
+            Err(_) => open_table(&url, store).await.map_err(delta_error),
         }
+    }
+}
+
+/// The Delta table at `url` (not yet a table is fine: it is about to be created), on `store`
+/// (the root of an object store) if given, else on the store the URL's scheme names.
+async fn open_table(
+    url: &Url,
+    store: Option<Arc<dyn ObjectStore>>,
+) -> Result<DeltaTable, DeltaTableError> {
+    let mut builder = DeltaTableBuilder::from_url(url.clone())?;
+    if let Some(store) = store {
+        builder = builder.with_storage_backend(store, url.clone());
+    }
+    let mut table = builder.build()?;
+    match table.load().await {
+        Ok(()) | Err(DeltaTableError::NotATable(_)) => Ok(table),
+        Err(error) => Err(error),
     }
 }
 

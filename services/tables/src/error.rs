@@ -31,6 +31,17 @@ pub enum TableError {
         #[source]
         source: Box<deltalake_core::DeltaTableError>,
     },
+    #[error("object store {url}: {reason}")]
+    Remote { url: String, reason: String },
+    #[error(
+        "another writer published commit {seq} of {pipeline} shard {partition} to the object \
+         store first; this instance's commit is discarded and it stops writing the shard"
+    )]
+    LostShard {
+        pipeline: String,
+        partition: i32,
+        seq: u64,
+    },
     #[error("cannot register table {table}: {source}")]
     Register {
         table: String,

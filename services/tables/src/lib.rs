@@ -27,6 +27,7 @@
 //! - [`shards`]: where a pipeline's shards are, and which have published.
 //! - [`lock`]: one writer per shard directory.
 //! - [`readers`]: leases by which query servers keep the manifests their queries read.
+//! - [`remote`]: the tables on object storage (S3), for more than one host.
 //! - [`outputs`]: where published partner tables and research extracts live.
 
 pub mod commit;
@@ -39,6 +40,7 @@ pub mod outputs;
 pub mod parquet_io;
 pub mod readers;
 pub mod register;
+pub mod remote;
 pub mod shards;
 
 pub use commit::Commit;
