@@ -41,11 +41,14 @@ fi
 export E2E_PYTHON="$venv/bin/python"
 # Delta Lake readers for the tables' Delta logs: the `deltalake` package (delta-rs) and DuckDB's
 # delta extension. DuckDB downloads extensions from its own site, which CI cannot reach; PyPI's
-# duckdb-extension-delta carries the extension for DuckDB 1.5.5, hence a virtualenv of its own.
+# duckdb-extension-delta carries the extension for DuckDB 1.5.5 (and -httpfs, for reading from
+# S3), hence a virtualenv of its own. moto's server is the S3-compatible store the object
+# storage tests start (tests/e2e/object_store.rs).
 delta_venv="${HOME}/.cache/lantern/delta-venv"
-if ! "$delta_venv/bin/python" -c 'import deltalake, duckdb, duckdb_extension_delta' >/dev/null 2>&1; then
+if ! "$delta_venv/bin/python" -c 'import deltalake, duckdb, duckdb_extension_delta, duckdb_extension_httpfs, moto.server, boto3' >/dev/null 2>&1; then
   python3 -m venv "$delta_venv"
-  "$delta_venv/bin/pip" install --quiet 'deltalake==1.6.6' 'duckdb==1.5.5' 'duckdb-extension-delta==1.5.5' 'pyarrow==22.*'
+  "$delta_venv/bin/pip" install --quiet 'deltalake==1.6.6' 'duckdb==1.5.5' 'duckdb-extension-delta==1.5.5' \
+    'duckdb-extension-httpfs==1.5.5' 'moto[server]==5.2.5' 'pyarrow==22.*'
 fi
 export E2E_DELTA_PYTHON="$delta_venv/bin/python"
 # The PostgreSQL JDBC driver (what DBeaver uses), from Maven Central into ~/.m2, once.

@@ -142,6 +142,7 @@ fn the_rendered_config_loads_in_lantern_with_the_values_it_came_from() {
             assert_eq!(config.processor.max_batch_events, 100_000);
             assert!(config.disclosure.key_file.is_none());
             assert_eq!(property("security.protocol"), None);
+            assert_eq!(config.storage.url, None);
         } else {
             assert_eq!(config.processor.max_batch_events, 20_000);
             assert_eq!(property("security.protocol"), Some("SASL_SSL"));
@@ -154,6 +155,10 @@ fn the_rendered_config_loads_in_lantern_with_the_values_it_came_from() {
             assert_eq!(property("sasl.password"), Some("s3cret"));
             assert_eq!(config.query.partner_tables, ["business_crime_monthly"]);
             assert!(config.disclosure.key_file.is_some());
+            assert_eq!(
+                config.storage.url.as_deref(),
+                Some("s3://lantern-tables/lancashire")
+            );
         }
     }
 }

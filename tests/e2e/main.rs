@@ -19,6 +19,7 @@ mod grafana;
 mod intake;
 mod kill_at_scale;
 mod metrics_spec;
+mod object_store;
 mod operations;
 mod police_uk_import;
 mod query_service;

@@ -188,6 +188,8 @@ pub struct Lantern {
     /// Holds the config and data directory; removed when the test ends.
     _dir: TempDir,
     pub config: PathBuf,
+    /// Environment every `lantern` command of this deployment gets (beyond the test's own).
+    pub env: Vec<(String, String)>,
 }
 
 impl Lantern {
@@ -237,6 +239,7 @@ impl Lantern {
             topics,
             _dir: dir,
             config,
+            env: Vec::new(),
         };
         lantern.ok(&["topics"]);
         lantern
@@ -250,7 +253,8 @@ impl Lantern {
             .args(args)
             // Not the repository: the binary must find everything it needs without it.
             .current_dir(std::env::temp_dir())
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            .envs(self.env.iter().cloned());
         command
     }
 

@@ -73,7 +73,10 @@ are checked against Lantern's config by tests/e2e/chart.rs.
     "bootstrap_servers": {{ .Values.kafka.brokers | toJson }},
     "properties": {{ include "lantern.kafkaProperties" . | fromJson | toJson }}
   },
-  "storage": {"data_dir": {{ printf "%s/data" $data | toJson }}},
+  "storage": {
+    {{- with .Values.objectStorage.url }}"url": {{ toJson . }}, {{ end -}}
+    "data_dir": {{ printf "%s/data" $data | toJson }}
+  },
   "http": {"listen": {{ printf "0.0.0.0:%d" (int .Values.metricsPort) | toJson }}},
   "query": {
     "http_listen": {{ printf "0.0.0.0:%d" (int .Values.queryService.service.httpPort) | toJson }},

@@ -64,6 +64,23 @@ checksum/config: {{ include "lantern.toml" .root | sha256sum }}
 {{- define "lantern.env" -}}
 - name: RUST_LOG
   value: {{ .values.logLevel | quote }}
+{{- range $name, $value := .root.Values.objectStorage.env }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- with .root.Values.objectStorage.credentialsSecret }}
+# The object store's access key, from the secret: never in the ConfigMap.
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.root.Values.objectStorage.accessKeyIdKey }}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.root.Values.objectStorage.secretAccessKeyKey }}
+{{- end }}
 {{- if eq .component "query" }}
 # Files a query pod appends to are its own: appends from several pods to one file on a shared
 # volume could interleave. (A retried Idempotency-Key that reaches another pod is produced

@@ -11,6 +11,7 @@ mod lag;
 mod process;
 mod publish;
 mod rebuild;
+mod replica;
 mod serve;
 mod sql;
 mod up;
@@ -90,6 +91,9 @@ async fn main() -> anyhow::Result<()> {
     lantern_common::telemetry::init();
     let cli = Cli::parse();
     let config = load_config(cli.config.as_deref())?;
+    if cli.command.reads_tables() {
+        replica::pull_once(&config).await?;
+    }
     match cli.command {
         Command::Process(args) => process::run(config, args).await,
         Command::Import(command) => import::run(config, command).await,
@@ -110,6 +114,23 @@ async fn main() -> anyhow::Result<()> {
         Command::Key(command) => key::run(command),
         Command::Gen(args) => generate::run(config, args).await,
         Command::Bench(args) => bench::run(config, cli.config.clone(), args).await,
+    }
+}
+
+impl Command {
+    /// Whether the command reads the tables, so that with `storage.url` set its replica of the
+    /// object store must be brought up to date first.
+    fn reads_tables(&self) -> bool {
+        matches!(
+            self,
+            Command::Sql(_)
+                | Command::Serve
+                | Command::Lag(_)
+                | Command::Rebuild(_)
+                | Command::Publish(_)
+                | Command::Analyse(_)
+                | Command::Extract(_)
+        )
     }
 }
 

@@ -60,6 +60,13 @@ impl PipelineVisitor for Rebuild<'_> {
 }
 
 pub async fn run(config: Config, args: RebuildArgs) -> anyhow::Result<()> {
+    if config.storage.url.is_some() && !args.check {
+        // A replacement would be a commit of the working copy that never reaches the store.
+        anyhow::bail!(
+            "with storage.url set, lantern rebuild can only --check (it reads a replica of the \
+             object store); replacing published months there is not supported yet"
+        );
+    }
     let mut differing = 0;
     for pipeline in &config.processor.pipelines {
         let visitor = Rebuild {

@@ -18,11 +18,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let server = start_query_server(&config, &registry).await?;
     let publisher = crate::publish::spawn_loop(&config)?;
     let analyser = crate::analyse::spawn_loop(&config)?;
+    let puller = crate::replica::keep_pulling(&config)?;
     readiness.set_ready(true);
     print_connect_lines(&config, &server);
     lantern_common::shutdown::signal().await;
     tracing::info!("Stopping the query service.");
-    for task in [publisher, analyser].into_iter().flatten() {
+    for task in [publisher, analyser, puller].into_iter().flatten() {
         task.abort();
     }
     server.stop().await;
