@@ -33,6 +33,8 @@ fn quickstart_runs_lantern_up_and_the_documented_client_lines() {
         )
         .env("LANTERN_STORAGE__DATA_DIR", at("data"))
         .env("LANTERN_UP__BROKER_DIR", at("broker"))
+        // Not the default broker port + 1, which another test's client socket may hold.
+        .env("LANTERN_UP__CONTROLLER_PORT", free_port().to_string())
         .env("LANTERN_QUERY__USERS_FILE", at("users.toml"))
         .env("LANTERN_QUERY__AUDIT_LOG", at("audit.log"))
         .env("QUICKSTART_CREDENTIALS", at("credentials"))

@@ -64,10 +64,15 @@ impl LocalBroker {
         }
         let port = broker_port(&config.kafka.bootstrap_servers)?;
         let dir = config.up.broker_dir.clone();
-        let status = Command::new(script)
+        let mut start = Command::new(script);
+        start
             .args(["start", "--dir"])
             .arg(&dir)
-            .args(["--port", &port.to_string()])
+            .args(["--port", &port.to_string()]);
+        if let Some(controller_port) = config.up.controller_port {
+            start.args(["--controller-port", &controller_port.to_string()]);
+        }
+        let status = start
             .status()
             .with_context(|| format!("running {}", script.display()))?;
         if !status.success() {

@@ -264,6 +264,8 @@ pub struct UpConfig {
     pub broker_script: PathBuf,
     /// Where the local broker keeps its data and logs.
     pub broker_dir: PathBuf,
+    /// The local broker's KRaft controller port; unset, the broker's port + 1.
+    pub controller_port: Option<u16>,
 }
 
 impl Default for KafkaConfig {
@@ -337,6 +339,7 @@ impl Default for UpConfig {
             embedded_broker: true,
             broker_script: PathBuf::from("scripts/broker.sh"),
             broker_dir: PathBuf::from(".lantern/broker"),
+            controller_port: None,
         }
     }
 }
