@@ -208,3 +208,54 @@ async fn a_host_that_lost_its_disk_continues_from_the_store() {
     );
     assert_eq!(shard.records().unwrap(), 8);
 }
+
+/// The sequence of the manifest a working copy or replica of shard 0 holds.
+fn replica_seq(data_dir: &Path) -> Option<u64> {
+    let shard = lantern_tables::shards::shard_dir(&data_dir.join("incidents"), 0);
+    let name = lantern_tables::manifest::current_name(&shard).unwrap()?;
+    lantern_tables::manifest::seq_of(&name)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_replica_follows_the_store_and_leaves_a_shard_its_host_writes_alone() {
+    let store = tempfile::tempdir().unwrap();
+    let (writer_host, reader_host) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let env = remote_env(&writer_host.path().join("incidents"), store.path()).await;
+    let remote = env.remote.clone().unwrap();
+    let (_stop, mut stopped) = watch::channel(false);
+    let mut writer = Shard::<Incidents>::take_over(&env, 0, &mut stopped)
+        .await
+        .unwrap()
+        .unwrap();
+    let batch: Vec<OwnedMessage> = (0..5).map(incident).collect();
+    writer.apply(&env, &batch).await.unwrap();
+    let writer_seq = replica_seq(writer_host.path());
+
+    let pull = || remote.pull(reader_host.path(), Duration::ZERO);
+    assert_eq!(pull().await.unwrap().shards, 1, "a new replica is filled");
+    assert_eq!(replica_seq(reader_host.path()), writer_seq);
+    assert_eq!(pull().await.unwrap().shards, 0, "a current replica is left");
+
+    let more: Vec<OwnedMessage> = (5..7).map(incident).collect();
+    writer.apply(&env, &more).await.unwrap();
+    assert_eq!(pull().await.unwrap().shards, 1, "a newer commit is pulled");
+    assert_eq!(
+        replica_seq(reader_host.path()),
+        replica_seq(writer_host.path())
+    );
+
+    // A writer of the shard on the reader's host holds its lock: its working copy is its own,
+    // and a pull must not replace it under it, even when the store has moved on (here by the
+    // first writer, which the lock-holder would lose to at its next commit).
+    let local_env = remote_env(&reader_host.path().join("incidents"), store.path()).await;
+    let _local_writer = Shard::<Incidents>::take_over(&local_env, 0, &mut stopped)
+        .await
+        .unwrap()
+        .unwrap();
+    let last: Vec<OwnedMessage> = (7..9).map(incident).collect();
+    writer.apply(&env, &last).await.unwrap();
+    let held = replica_seq(reader_host.path());
+    assert_eq!(pull().await.unwrap().shards, 0);
+    assert_eq!(replica_seq(reader_host.path()), held);
+    assert_ne!(held, replica_seq(writer_host.path()));
+}

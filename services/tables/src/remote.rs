@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt, stream};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -46,7 +46,7 @@ use crate::TableError;
 use crate::commit::GcStats;
 use crate::layout::shard_prefix;
 use crate::lock::try_lock_shard;
-use crate::manifest::{self, Manifest, file_path, load_current, manifest_file_name, seq_of};
+use crate::manifest::{self, Manifest, current_name, file_path, manifest_file_name, seq_of};
 use crate::shards::shard_dir;
 
 /// An object store holding Lantern's tables, from `storage.url`.
@@ -164,30 +164,9 @@ impl Remote {
                     &pipeline,
                     partition,
                 );
-                let Some(newest) = shard.newest().await? else {
-                    continue;
-                };
-                let local = shard.local.clone();
-                let held = tokio::task::spawn_blocking(move || {
-                    let current = load_current(&local)?;
-                    if current.as_ref().map(|m| m.seq) == Some(newest.seq) {
-                        return Ok(None);
-                    }
-                    Ok(try_lock_shard(&local)?.map(|lock| (lock, newest)))
-                })
-                .await
-                .map_err(join_error)??;
-                let Some((_lock, newest)) = held else {
-                    continue;
-                };
-                shard.restore(&newest).await?;
-                pulled.shards += 1;
-                let local = shard.local.clone();
-                tokio::task::spawn_blocking(move || {
-                    crate::commit::collect_garbage(&local, KEEP_MANIFESTS, gc_min_age)
-                })
-                .await
-                .map_err(join_error)??;
+                if shard.pull(gc_min_age).await? {
+                    pulled.shards += 1;
+                }
             }
         }
         Ok(pulled)
@@ -219,6 +198,10 @@ impl Remote {
         }
     }
 }
+
+/// Files uploaded or downloaded at once: a commit writes one file per table and month it
+/// touched, and one request at a time would make a push as slow as the sum of their latencies.
+const CONCURRENT_TRANSFERS: usize = 16;
 
 /// Manifests a replica keeps for queries that resolved an older one (as a writer does).
 const KEEP_MANIFESTS: usize = 5;
@@ -264,6 +247,37 @@ impl RemoteShard {
         self.manifest(seq).await.map(Some)
     }
 
+    /// Brings a read replica of this shard up to the store, unless a writer on this host holds
+    /// the shard. Lists the manifests only, and downloads the newest only when the replica is
+    /// behind, so a replica that is current costs one LIST. True if the replica moved.
+    async fn pull(&self, gc_min_age: Duration) -> Result<bool, TableError> {
+        let Some(newest_seq) = self.manifest_seqs().await?.into_iter().max() else {
+            return Ok(false);
+        };
+        let local = self.local.clone();
+        let held = tokio::task::spawn_blocking(move || {
+            let current = current_name(&local)?.as_deref().and_then(seq_of);
+            if current == Some(newest_seq) {
+                return Ok(None);
+            }
+            try_lock_shard(&local)
+        })
+        .await
+        .map_err(join_error)??;
+        let Some(_lock) = held else {
+            return Ok(false);
+        };
+        let newest = self.manifest(newest_seq).await?;
+        self.restore(&newest).await?;
+        let local = self.local.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::commit::collect_garbage(&local, KEEP_MANIFESTS, gc_min_age)
+        })
+        .await
+        .map_err(join_error)??;
+        Ok(true)
+    }
+
     async fn manifest_seqs(&self) -> Result<Vec<u64>, TableError> {
         let listed = self
             .remote
@@ -301,17 +315,17 @@ impl RemoteShard {
         manifest: &Manifest,
     ) -> Result<(), TableError> {
         let before: BTreeSet<&String> = previous.map(manifest_files).unwrap_or_default();
-        for relative in manifest_files(manifest).difference(&before) {
-            let path = file_path(&self.local, relative);
-            let bytes = tokio::fs::read(&path)
-                .await
-                .map_err(TableError::io(&path))?;
-            self.remote
-                .store
-                .put(&self.key(relative), PutPayload::from(bytes))
-                .await
-                .map_err(self.error(relative))?;
-        }
+        let added: Vec<&String> = manifest_files(manifest)
+            .difference(&before)
+            .copied()
+            .collect();
+        // Owned names: a future borrowing the iterator's items is not `Send` enough for a spawned
+        // pipeline task (rustc cannot prove the higher-ranked lifetime).
+        stream::iter(added.into_iter().cloned())
+            .map(|relative| self.upload(relative))
+            .buffer_unordered(CONCURRENT_TRANSFERS)
+            .try_collect::<()>()
+            .await?;
         let name = format!("manifests/{}", manifest_file_name(manifest.seq));
         let body = serde_json::to_vec_pretty(manifest).map_err(|e| TableError::Manifest {
             path: self.local.join(&name),
@@ -342,25 +356,11 @@ impl RemoteShard {
     /// The caller holds the shard's lock.
     pub async fn restore(&self, manifest: &Manifest) -> Result<(), TableError> {
         let started = std::time::Instant::now();
-        let mut downloaded = 0;
-        for relative in manifest_files(manifest) {
-            let path = file_path(&self.local, relative);
-            // Names are never reused, and a download lands under its name only when complete.
-            if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-                continue;
-            }
-            let bytes = self
-                .remote
-                .store
-                .get(&self.key(relative))
-                .await
-                .map_err(self.error(relative))?
-                .bytes()
-                .await
-                .map_err(self.error(relative))?;
-            write_new(&path, &bytes).await?;
-            downloaded += 1;
-        }
+        let downloaded: usize = stream::iter(manifest_files(manifest).into_iter().cloned())
+            .map(|relative| self.download_if_missing(relative))
+            .buffer_unordered(CONCURRENT_TRANSFERS)
+            .try_fold(0, |n, fetched| async move { Ok(n + usize::from(fetched)) })
+            .await?;
         let (local, manifest) = (self.local.clone(), manifest.clone());
         let seq = manifest.seq;
         tokio::task::spawn_blocking(move || {
@@ -378,6 +378,42 @@ impl RemoteShard {
             "Restored the shard's working copy from the object store."
         );
         Ok(())
+    }
+
+    /// Uploads one file of the working copy under its own key.
+    async fn upload(&self, relative: String) -> Result<(), TableError> {
+        let relative = relative.as_str();
+        let path = file_path(&self.local, relative);
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(TableError::io(&path))?;
+        self.remote
+            .store
+            .put(&self.key(relative), PutPayload::from(bytes))
+            .await
+            .map_err(self.error(relative))?;
+        Ok(())
+    }
+
+    /// Downloads one file into the working copy unless it is there. True if it was fetched.
+    async fn download_if_missing(&self, relative: String) -> Result<bool, TableError> {
+        let relative = relative.as_str();
+        let path = file_path(&self.local, relative);
+        // Names are never reused, and a download lands under its name only when complete.
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Ok(false);
+        }
+        let bytes = self
+            .remote
+            .store
+            .get(&self.key(relative))
+            .await
+            .map_err(self.error(relative))?
+            .bytes()
+            .await
+            .map_err(self.error(relative))?;
+        write_new(&path, &bytes).await?;
+        Ok(true)
     }
 
     /// Removes from the store manifests superseded more than `min_age` ago beyond the newest
