@@ -54,6 +54,11 @@ pub struct StreamMetrics {
     pub state_bytes: IntGaugeVec,
     /// From the oldest broker timestamp of a shard's batch to the commit that publishes it.
     pub freshness: HistogramVec,
+    /// Time to push one shard commit to the object store (`storage.url`): uploads and the
+    /// manifest's conditional create. Part of `commit_duration`.
+    pub store_push_duration: HistogramVec,
+    /// Take-overs that restored a shard's working copy from the object store.
+    pub store_restores: IntCounterVec,
 }
 
 impl StreamMetrics {
@@ -90,6 +95,17 @@ impl StreamMetrics {
             &["pipeline"],
         )?;
         registry.register(Box::new(freshness.clone()))?;
+        let store_push_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "lantern_stream_store_push_duration_seconds",
+                "Time to push one shard commit to the object store.",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["pipeline"],
+        )?;
+        registry.register(Box::new(store_push_duration.clone()))?;
         Ok(StreamMetrics {
             events_received: counter(
                 "lantern_stream_events_received_total",
@@ -178,6 +194,12 @@ impl StreamMetrics {
                 &["pipeline"],
             )?,
             freshness,
+            store_push_duration,
+            store_restores: counter(
+                "lantern_stream_store_restores_total",
+                "Shard take-overs that restored the working copy from the object store.",
+                &["pipeline"],
+            )?,
         })
     }
 
@@ -193,6 +215,7 @@ impl StreamMetrics {
             &self.table_written_bytes,
             &self.delta_commits,
             &self.delta_sync_failures,
+            &self.store_restores,
         ] {
             vec.with_label_values(&[pipeline]);
         }
@@ -212,6 +235,7 @@ impl StreamMetrics {
         }
         self.commit_duration.with_label_values(&[pipeline]);
         self.freshness.with_label_values(&[pipeline]);
+        self.store_push_duration.with_label_values(&[pipeline]);
     }
 
     /// Creates the series of a partition this instance took over.
@@ -253,7 +277,7 @@ mod tests {
             .iter()
             .map(|f| f.name().to_string())
             .collect();
-        assert_eq!(names.len(), 19, "every metric has its series after init");
+        assert_eq!(names.len(), 21, "every metric has its series after init");
         for name in names {
             assert!(name.starts_with("lantern_stream_"), "{name}");
             let is_counter = name.ends_with("_total");

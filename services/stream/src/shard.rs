@@ -102,7 +102,16 @@ impl<P: PipelineKind> Shard<P> {
             .as_ref()
             .map(|r| r.shard(&env.pipeline_dir, P::SPEC.name, partition));
         let in_store = match &remote {
-            Some(remote) => reconcile(remote, &dir).await?,
+            Some(remote) => {
+                let reconciled = reconcile(remote, &dir).await?;
+                if reconciled.restored {
+                    env.metrics
+                        .store_restores
+                        .with_label_values(&[P::SPEC.name])
+                        .inc();
+                }
+                reconciled.newest
+            }
             None => None,
         };
         let (manifest, index) = store::open::<P>(&dir, &env.aggregates, env.cache_bytes).await?;
@@ -110,7 +119,7 @@ impl<P: PipelineKind> Shard<P> {
             && in_store.is_none()
         {
             // A new shard's first commit, or a data dir from before `storage.url` was set.
-            remote.push(None, &manifest).await?;
+            push(remote, None, &manifest, &env.metrics, P::SPEC.name).await?;
         }
         let published = manifest
             .offsets
@@ -223,7 +232,7 @@ impl<P: PipelineKind> Shard<P> {
             .await?;
             if let Some(remote) = &self.remote {
                 // The commit point: until the manifest is in the store, this commit can be lost.
-                remote.push(Some(&previous), &self.manifest).await?;
+                push(remote, Some(&previous), &self.manifest, m, name).await?;
             }
             timer.observe_duration();
             m.table_commits.with_label_values(&[name]).inc();
@@ -301,17 +310,42 @@ fn delta_tables<P: PipelineKind>(env: &ShardEnv, partition: i32) -> DeltaTables 
 /// finished), the working copy is restored from the store and the record index, which may hold
 /// records of a commit the store never got, is dropped to be rebuilt from the facts. Returns
 /// the store's newest manifest.
-async fn reconcile(remote: &RemoteShard, dir: &Path) -> Result<Option<Manifest>, StreamError> {
+async fn reconcile(remote: &RemoteShard, dir: &Path) -> Result<Reconciled, StreamError> {
     let newest = remote.newest().await?;
     let owned = dir.to_path_buf();
     let local = store::blocking("(take-over)", move || Ok(load_current(&owned)?)).await?;
-    if let Some(newest) = &newest
-        && local.as_ref() != Some(newest)
-    {
-        remote.restore(newest).await?;
-        store::discard_index(dir)?;
-    }
-    Ok(newest)
+    let restored = match &newest {
+        Some(newest) if local.as_ref() != Some(newest) => {
+            remote.restore(newest).await?;
+            store::discard_index(dir)?;
+            true
+        }
+        _ => false,
+    };
+    Ok(Reconciled { newest, restored })
+}
+
+/// What [`reconcile`] found and did.
+struct Reconciled {
+    /// The store's newest manifest, `None` if the shard never committed there.
+    newest: Option<Manifest>,
+    /// Whether the working copy was restored from the store.
+    restored: bool,
+}
+
+/// Pushes a shard commit to the object store, timed.
+async fn push(
+    remote: &RemoteShard,
+    previous: Option<&Manifest>,
+    manifest: &Manifest,
+    metrics: &StreamMetrics,
+    pipeline: &str,
+) -> Result<(), StreamError> {
+    let _timer = metrics
+        .store_push_duration
+        .with_label_values(&[pipeline])
+        .start_timer();
+    Ok(remote.push(previous, manifest).await?)
 }
 
 /// Waits for the shard's writer lock. `None` if shutdown came first.
