@@ -33,7 +33,7 @@ pub async fn pull_once(config: &Config) -> anyhow::Result<()> {
         .pull(&config.storage.data_dir, FILE_RETENTION)
         .await
         .with_context(|| format!("reading the tables from {}", remote.url()))?;
-    tracing::info!(url = %remote.url(), shards = pulled.shards, "Replica of the object store is up to date.");
+    tracing::info!(url = %remote.url(), shards_updated = pulled.shards, "Replica of the object store is up to date.");
     Ok(())
 }
 
