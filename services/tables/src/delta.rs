@@ -239,7 +239,15 @@ impl DeltaTables {
             .await;
         match created {
             Ok(table) => Ok(table),
-            Err(_) => open_table(&url, store).await.map_err(delta_error),
+            Err(create_error) => {
+                // Another shard's create may have won; otherwise the create's error is the cause,
+                // and a handle to no table must not be kept (the next sync tries again).
+                let reopened = open_table(&url, store).await.map_err(delta_error)?;
+                match reopened.version() {
+                    Some(_) => Ok(reopened),
+                    None => Err(delta_error(create_error)),
+                }
+            }
         }
     }
 }
